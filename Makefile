@@ -1,0 +1,33 @@
+# `make run` runs the bot, `make test` runs the tests; both set up .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+ARGS ?= --http
+PYTEST_ARGS ?=
+
+.PHONY: run test lint bench services
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+run: $(VENV)/.installed
+	$(BIN)/escbot serve $(ARGS)
+
+services:
+	@.ci/services
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: $(VENV)/.installed services lint
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.installed services
+	$(BIN)/python bench/service.py
+	$(BIN)/python bench/slack_kill.py
+	$(BIN)/python bench/sweep.py
+	$(BIN)/python bench/agent.py

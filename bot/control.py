@@ -1,0 +1,133 @@
+"""The Redis control plane (CONTRACTS §2): the projection of desired state that agents read.
+
+This module writes what it is told; it decides nothing. Every change is followed by a
+PUBLISH of the changed key's name on `control`, in the same round trip.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from bot.keys import KeyNames
+
+EffectKind = Literal["kill", "pause", "decision", "inbox"]
+DECISION_TTL_SECONDS = 7 * 24 * 3600
+INBOX_MAXLEN = 10_000
+
+
+class ControlPlaneError(Exception):
+    """Redis could not be written; the message says why."""
+
+
+@dataclass(frozen=True)
+class Effect:
+    """One change to the control plane: set or delete a key, or append to an inbox."""
+
+    kind: EffectKind
+    target: str
+    op: Literal["set", "delete", "append"]
+    value: dict[str, Any] | None = field(default=None, compare=False)
+
+
+def client_options(
+    timeout: float = 2.0, name: str | None = None, *, retry: Any = None
+) -> dict[str, Any]:
+    """How the bot and the agent SDK talk to Redis: fail fast (one retry, for a connection
+    that went stale) so that a break-glass command reports rather than hangs. `retry` is
+    redis.asyncio's Retry for an asyncio client."""
+    return {
+        "decode_responses": True,
+        "encoding_errors": "replace",
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+        "socket_keepalive": True,
+        "retry": retry if retry is not None else Retry(NoBackoff(), 1),
+        "health_check_interval": 30,
+        "client_name": name,
+    }
+
+
+def connect(url: str, *, timeout: float = 2.0, name: str | None = None) -> redis.Redis:
+    return redis.Redis.from_url(url, **client_options(timeout, name))
+
+
+def _json(value: dict[str, Any] | None) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+class ControlPlane:
+    def __init__(self, client: redis.Redis, keys: KeyNames) -> None:
+        self.client = client
+        self.keys = keys
+
+    def key_of(self, effect: Effect) -> str:
+        if effect.kind == "kill":
+            return self.keys.kill_all if effect.target == "all" else self.keys.kill(effect.target)
+        if effect.kind == "pause":
+            return self.keys.pause(effect.target)
+        if effect.kind == "decision":
+            return self.keys.decision(effect.target)
+        return self.keys.inbox(effect.target)
+
+    def apply(self, effects: Sequence[Effect]) -> list[str]:
+        """Write the effects and announce each changed key, in one round trip."""
+        if not effects:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        changed = []
+        for effect in effects:
+            key = self.key_of(effect)
+            if effect.op == "set":
+                ttl = DECISION_TTL_SECONDS if effect.kind == "decision" else None
+                pipe.set(key, _json(effect.value), ex=ttl)
+            elif effect.op == "delete":
+                pipe.delete(key)
+            else:
+                pipe.xadd(key, effect.value or {}, maxlen=INBOX_MAXLEN, approximate=True)
+            changed.append(key)
+        for key in changed:
+            pipe.publish(self.keys.control, key)
+        self._execute(pipe)
+        return changed
+
+    def ensure(self, effects: Sequence[Effect]) -> list[str]:
+        """Set each key only where it is missing; announce and return the keys restored."""
+        if not effects:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        keys = [self.key_of(effect) for effect in effects]
+        for key, effect in zip(keys, effects, strict=True):
+            ttl = DECISION_TTL_SECONDS if effect.kind == "decision" else None
+            pipe.set(key, _json(effect.value), nx=True, ex=ttl)
+        results = self._execute(pipe)
+        restored = [key for key, created in zip(keys, results, strict=True) if created]
+        if restored:
+            announce = self.client.pipeline(transaction=False)
+            for key in restored:
+                announce.publish(self.keys.control, key)
+            self._execute(announce)
+        return restored
+
+    def ping(self) -> None:
+        try:
+            self.client.ping()
+        except redis.RedisError as exc:
+            raise ControlPlaneError(describe_redis_error(exc)) from exc
+
+    def _execute(self, pipe: redis.client.Pipeline) -> list[Any]:
+        try:
+            return pipe.execute()
+        except redis.RedisError as exc:
+            raise ControlPlaneError(describe_redis_error(exc)) from exc
+
+
+def describe_redis_error(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300]

@@ -1,0 +1,242 @@
+"""The append-only, hash-chained audit log (CONTRACTS §7).
+
+Each row's hash covers its own fields and its predecessor's hash, so changing or removing
+any row breaks every link after it. Appends lock the single `audit_head` row, so
+concurrent writers queue instead of forking the chain.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import IO, Any
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
+
+from bot.clock import iso
+from bot.db.models import AuditHead, AuditRow
+from bot.views import AuditRecord
+
+GENESIS_HASH = "0" * 64
+HEAD_ID = 1
+EXPORT_FIELDS = (
+    "seq",
+    "at",
+    "actor",
+    "action",
+    "task_id",
+    "escalation_id",
+    "reason",
+    "state",
+    "detail",
+    "policy_version",
+    "prev_hash",
+    "hash",
+)
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def row_hash(
+    *,
+    seq: int,
+    at: datetime,
+    actor: str,
+    action: str,
+    task_id: str | None,
+    escalation_id: str | None,
+    reason: str | None,
+    state: dict[str, Any] | None,
+    detail: dict[str, Any] | None,
+    policy_version: str,
+    prev_hash: str,
+) -> str:
+    body = _canonical(
+        {
+            "seq": seq,
+            "at": iso(at),
+            "actor": actor,
+            "action": action,
+            "task_id": task_id,
+            "escalation_id": escalation_id,
+            "reason": reason,
+            "state": state,
+            "detail": detail,
+            "policy_version": policy_version,
+            "prev_hash": prev_hash,
+        }
+    )
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+_AUDIT = AuditRow.__table__
+_HEAD = AuditHead.__table__
+# Built once: appends are on every action's path, and a prebuilt statement with bind
+# parameters skips SQLAlchemy's per-call statement construction.
+_LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == HEAD_ID).with_for_update()
+_INSERT_ROW = _AUDIT.insert()
+_MOVE_HEAD = (
+    _HEAD.update()
+    .where(_HEAD.c.id == HEAD_ID)
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
+# PostgreSQL: the row and the head in one statement (a data-modifying CTE).
+_INSERT_AND_MOVE = (
+    _AUDIT.insert()
+    .values({column.name: bindparam(column.name, type_=column.type) for column in _AUDIT.c})
+    .add_cte(_MOVE_HEAD.cte("moved_head"))
+)
+
+
+def append(
+    session: Session,
+    *,
+    at: datetime,
+    actor: str,
+    action: str,
+    policy_version: str,
+    task_id: str | None = None,
+    escalation_id: str | None = None,
+    reason: str | None = None,
+    state: dict[str, Any] | None = None,
+    detail: dict[str, Any] | None = None,
+) -> AuditRecord:
+    """Add the next link inside the caller's transaction; it lands when that commits."""
+    row = {
+        "at": at,
+        "actor": actor,
+        "action": action,
+        "policy_version": policy_version,
+        "task_id": task_id,
+        "escalation_id": escalation_id,
+        "reason": reason,
+        "state": state,
+        "detail": detail,
+    }
+    return append_many(session, [row])[0]
+
+
+def append_many(session: Session, rows: list[dict[str, Any]]) -> list[AuditRecord]:
+    """Several links at once (a sweep's climbs): one head lock, one multi-row insert.
+
+    Each row gives the keyword arguments of append()."""
+    if not rows:
+        return []
+    connection = session.connection()
+    seq, prev_hash = connection.execute(_LOCK_HEAD).one()
+    records: list[AuditRecord] = []
+    for row in rows:
+        seq += 1
+        fields: dict[str, Any] = {
+            "seq": seq,
+            "at": row["at"],
+            "actor": row["actor"],
+            "action": row["action"],
+            "task_id": row.get("task_id"),
+            "escalation_id": row.get("escalation_id"),
+            "reason": row.get("reason"),
+            "state": _roundtrip(row.get("state")),
+            "detail": _roundtrip(row.get("detail")),
+            "policy_version": row["policy_version"],
+            "prev_hash": prev_hash,
+        }
+        prev_hash = row_hash(**fields)
+        records.append(AuditRecord(**fields, hash=prev_hash))
+    if len(records) == 1 and connection.dialect.name == "postgresql":
+        # One round trip for the common case (every action appends one row).
+        connection.execute(
+            _INSERT_AND_MOVE, {**vars(records[0]), "new_seq": seq, "new_hash": prev_hash}
+        )
+        return records
+    connection.execute(_INSERT_ROW, [vars(record) for record in records])
+    connection.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": prev_hash})
+    return records
+
+
+def _roundtrip(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    return json.loads(_canonical(value)) if value is not None else None
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    checked: int
+    first_bad_seq: int | None = None
+    problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+def verify(session: Session, batch: int = 1000) -> VerifyResult:
+    expected_prev = GENESIS_HASH
+    expected_seq = 1
+    checked = 0
+    rows = session.execute(
+        select(AuditRow).order_by(AuditRow.seq).execution_options(yield_per=batch)
+    )
+    for row in rows.scalars():
+        if row.seq != expected_seq:
+            return VerifyResult(
+                checked, expected_seq, f"row {expected_seq} is missing (next row is {row.seq})"
+            )
+        if row.prev_hash != expected_prev:
+            return VerifyResult(
+                checked, row.seq, f"row {row.seq} does not link to row {row.seq - 1}"
+            )
+        fields = {name: getattr(row, name) for name in EXPORT_FIELDS if name != "hash"}
+        if row_hash(**fields) != row.hash:
+            return VerifyResult(checked, row.seq, f"row {row.seq} was changed after it was written")
+        expected_prev = row.hash
+        expected_seq += 1
+        checked += 1
+    head = session.get(AuditHead, HEAD_ID)
+    if head is None:
+        return VerifyResult(checked, None, "the audit head row is missing")
+    if head.seq != checked or head.hash != expected_prev:
+        return VerifyResult(
+            checked,
+            checked + 1 if head.seq > checked else head.seq,
+            f"the chain ends at row {checked} but its head names row {head.seq}: "
+            "rows were removed or added outside the bot",
+        )
+    return VerifyResult(checked)
+
+
+def record_of(row: AuditRow) -> AuditRecord:
+    return AuditRecord(**{name: getattr(row, name) for name in EXPORT_FIELDS})
+
+
+def iter_records(session: Session, since: datetime | None = None) -> Iterator[AuditRecord]:
+    query = select(AuditRow).order_by(AuditRow.seq)
+    if since is not None:
+        query = query.where(AuditRow.at >= since)
+    for row in session.execute(query.execution_options(yield_per=1000)).scalars():
+        yield record_of(row)
+
+
+def export(records: Iterator[AuditRecord], out: IO[str], fmt: str) -> int:
+    count = 0
+    if fmt == "jsonl":
+        for record in records:
+            out.write(_canonical(record.as_json()) + "\n")
+            count += 1
+        return count
+    if fmt == "csv":
+        writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        for record in records:
+            data = record.as_json()
+            for field in ("state", "detail"):
+                data[field] = "" if data[field] is None else _canonical(data[field])
+            writer.writerow(data)
+            count += 1
+        return count
+    raise ValueError(f"unknown export format {fmt!r} (use jsonl or csv)")

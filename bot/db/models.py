@@ -1,0 +1,190 @@
+"""Typed SQLAlchemy models. Alembic migrations under `migrations/` must match them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, ForeignKey, Index, MetaData, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from bot.db.types import UTCDateTime
+from bot.views import OPEN_STATES
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+    }
+
+
+class EscalationRow(Base):
+    """One escalation. `state` is open, acknowledged, or its outcome once decided."""
+
+    __tablename__ = "escalations"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(128), index=True)
+    agent: Mapped[str] = mapped_column(String(200))
+    task_type: Mapped[str | None] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    severity: Mapped[str] = mapped_column(String(16))
+    confidence: Mapped[float | None]
+    reason: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    tier: Mapped[str] = mapped_column(String(64))
+    tier_entered_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    policy_version: Mapped[str] = mapped_column(String(32))
+    acknowledged_by: Mapped[str | None] = mapped_column(String(200))
+    acknowledged_at: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decided_at: Mapped[datetime | None]
+    decision_comment: Mapped[str | None] = mapped_column(Text)
+    decision_instruction: Mapped[str | None] = mapped_column(Text)
+    next_action_at: Mapped[datetime | None] = mapped_column(index=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[datetime | None]
+    # PagerDuty, as an outbox: the event the escalation calls for (trigger, acknowledge,
+    # resolve), the last one PagerDuty took, and when to try again.
+    page_wanted: Mapped[str | None] = mapped_column(String(16))
+    page_sent: Mapped[str | None] = mapped_column(String(16))
+    page_attempts: Mapped[int] = mapped_column(default=0)
+    page_error: Mapped[str | None] = mapped_column(Text)
+    page_next_attempt_at: Mapped[datetime | None] = mapped_column(index=True)
+    page_claimed_until: Mapped[datetime | None]
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_STATES
+
+
+class CardRow(Base):
+    """Where an escalation's card is (one per tier it reached). `ts` is unset until posted."""
+
+    __tablename__ = "cards"
+    __table_args__ = (UniqueConstraint("channel", "ts"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    escalation_id: Mapped[str] = mapped_column(
+        String(128), ForeignKey("escalations.id"), index=True
+    )
+    tier: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(32))
+    ts: Mapped[str | None] = mapped_column(String(32))
+    permalink: Mapped[str | None] = mapped_column(Text)
+    superseded: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime]
+    posted_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(index=True)
+    claimed_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class ControlRow(Base):
+    """The desired kill and pause state; Redis holds its projection for agents."""
+
+    __tablename__ = "controls"
+    __table_args__ = (Index("ix_controls_active", "active"),)
+
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    target: Mapped[str] = mapped_column(String(128), primary_key=True)
+    active: Mapped[bool]
+    reason: Mapped[str] = mapped_column(Text)
+    set_by: Mapped[str] = mapped_column(String(200))
+    set_at: Mapped[datetime]
+    escalation_id: Mapped[str | None] = mapped_column(String(128))
+    lifted_by: Mapped[str | None] = mapped_column(String(200))
+    lifted_at: Mapped[datetime | None]
+    revive_requested_by: Mapped[str | None] = mapped_column(String(200))
+    revive_requested_at: Mapped[datetime | None]
+
+
+class AuditRow(Base):
+    """One action. Never updated or deleted (database triggers refuse it)."""
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(32))
+    task_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    escalation_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[dict[str, Any] | None]
+    detail: Mapped[dict[str, Any] | None]
+    policy_version: Mapped[str] = mapped_column(String(32))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The single row naming the chain's last link; locking it serialises appends."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    seq: Mapped[int]
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class RejectedEntryRow(Base):
+    """An `escalations` stream entry that could not become an escalation, and why."""
+
+    __tablename__ = "rejected_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    stream_id: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    raw: Mapped[str] = mapped_column(Text)
+
+
+class PendingEffectRow(Base):
+    """A control-plane write that Redis refused; reconcile replays it from current truth."""
+
+    __tablename__ = "pending_effects"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(128))
+    value: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime]
+    error: Mapped[str] = mapped_column(Text)
+
+
+class NotifyCursor(Base):
+    """How far the Slack worker has followed the audit log (announcements, card updates).
+
+    One row; a worker holds it through a lease so that replicas never announce twice."""
+
+    __tablename__ = "notify_cursor"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    seq: Mapped[int]
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[datetime | None]
+    failures: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class IdempotencyKey(Base):
+    """A request already handled (a Slack message relayed, whatever Slack retries)."""
+
+    __tablename__ = "idempotency_keys"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(index=True)

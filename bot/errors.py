@@ -1,0 +1,67 @@
+"""Domain errors. Each carries a message fit to show to the person who asked."""
+
+from __future__ import annotations
+
+
+class EscbotError(Exception):
+    """Base of every error the bot reports to a person rather than as a traceback."""
+
+    exit_code = 1
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class ConfigError(EscbotError):
+    """A setting or the policy file is missing or malformed."""
+
+    exit_code = 2
+
+
+class InvalidId(EscbotError, ValueError):
+    """A task or escalation id that the control plane does not accept."""
+
+
+class InvalidInput(EscbotError, ValueError):
+    """Input that breaks a rule (empty instruction, unknown decision...)."""
+
+
+class NotAllowed(EscbotError):
+    """The actor lacks the role the action needs; recorded as `denied`."""
+
+
+class UnknownEscalation(EscbotError):
+    pass
+
+
+class UnknownTask(EscbotError):
+    pass
+
+
+class NothingChanged(EscbotError):
+    """The request was valid but the state already was what it asked for."""
+
+
+class AlreadyDecided(EscbotError):
+    def __init__(self, escalation_id: str, decision: str, by: str | None, at: str | None):
+        self.escalation_id = escalation_id
+        self.decision = decision
+        self.by = by
+        self.at = at
+        who = f"by {by} " if by else ""
+        when = f"at {at}" if at else ""
+        super().__init__(f"escalation {escalation_id} was already {decision} {who}{when}".strip())
+
+
+class ControlPlaneUnavailable(EscbotError):
+    """Recorded in the database but not (yet) written to Redis; reconcile will write it.
+
+    `result` is what the action did in the database, for callers that render it anyway.
+    """
+
+    exit_code = 3
+
+    def __init__(self, message: str, result: object = None):
+        super().__init__(message)
+        self.result = result

@@ -1,0 +1,53 @@
+"""Identifiers: task and escalation ids as the control plane accepts them."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+
+from bot.errors import InvalidId
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+_ID_RE = re.compile(ID_PATTERN)
+RESERVED_TASK_IDS = frozenset({"all"})
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def _describe(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "...'"
+
+
+def check_id(value: object, what: str = "task id") -> str:
+    """Return ``value`` if it is a valid id, else raise :class:`InvalidId` saying why."""
+    if not isinstance(value, str) or not _ID_RE.fullmatch(value):
+        if isinstance(value, str) and len(value) > 128:
+            why = f"is {len(value)} characters long (at most 128)"
+        elif isinstance(value, str) and not value:
+            why = "is empty"
+        else:
+            why = "must start with a letter or digit and contain only letters, digits, . _ : -"
+        raise InvalidId(f"invalid {what} {_describe(value)}: {why}")
+    return value
+
+
+def check_task_id(value: object) -> str:
+    task_id = check_id(value, "task id")
+    if task_id.lower() in RESERVED_TASK_IDS:
+        raise InvalidId(f"invalid task id {task_id!r}: 'all' is reserved (use `kill all`)")
+    return task_id
+
+
+def check_escalation_id(value: object) -> str:
+    return check_id(value, "escalation id")
+
+
+def new_escalation_id() -> str:
+    """A ULID: 48 bits of milliseconds then 80 random bits, Crockford base32, sortable."""
+    value = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
+    chars = []
+    for _ in range(26):
+        chars.append(_CROCKFORD[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))

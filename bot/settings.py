@@ -1,0 +1,121 @@
+"""Settings from the environment and `.env` (CONTRACTS §1)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.errors import ConfigError
+
+_ENV_NAMES = {
+    "slack_bot_token": "SLACK_BOT_TOKEN",
+    "slack_signing_secret": "SLACK_SIGNING_SECRET",
+    "slack_app_token": "SLACK_APP_TOKEN",
+    "slack_api_url": "SLACK_API_URL",
+    "redis_url": "REDIS_URL",
+    "redis_key_prefix": "REDIS_KEY_PREFIX",
+    "database_url": "DATABASE_URL",
+    "pagerduty_routing_key": "PAGERDUTY_ROUTING_KEY",
+    "pagerduty_events_url": "PAGERDUTY_EVENTS_URL",
+    "policy_path": "ESCBOT_POLICY",
+    "sweep_interval": "ESCBOT_SWEEP_INTERVAL",
+}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    slack_bot_token: SecretStr | None = Field(default=None, alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
+    slack_app_token: SecretStr | None = Field(default=None, alias="SLACK_APP_TOKEN")
+    slack_api_url: AnyHttpUrl = Field(
+        default=AnyHttpUrl("https://slack.com/api/"), alias="SLACK_API_URL"
+    )
+    redis_url: str = Field(default="redis://localhost:6379/0", alias="REDIS_URL")
+    redis_key_prefix: str = Field(default="", alias="REDIS_KEY_PREFIX", max_length=100)
+    database_url: str = Field(default="sqlite:///escbot.db", alias="DATABASE_URL")
+    pagerduty_routing_key: SecretStr | None = Field(default=None, alias="PAGERDUTY_ROUTING_KEY")
+    pagerduty_events_url: AnyHttpUrl = Field(
+        default=AnyHttpUrl("https://events.pagerduty.com"), alias="PAGERDUTY_EVENTS_URL"
+    )
+    policy_path: Path = Field(default=Path("policy.yaml"), alias="ESCBOT_POLICY")
+    sweep_interval: float = Field(default=5.0, alias="ESCBOT_SWEEP_INTERVAL", gt=0, le=3600)
+
+    @field_validator(
+        "slack_bot_token",
+        "slack_signing_secret",
+        "slack_app_token",
+        "pagerduty_routing_key",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _bot_token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("xoxb-"):
+            raise ValueError("must be a bot token starting with xoxb-")
+        return value
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("xapp-"):
+            raise ValueError("must be an app-level token starting with xapp-")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("redis_key_prefix")
+    @classmethod
+    def _prefix_printable(cls, value: str) -> str:
+        if any(ch.isspace() for ch in value):
+            raise ValueError("must not contain whitespace")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            url = make_url(value)
+        except ArgumentError as exc:
+            raise ValueError(f"is not a SQLAlchemy URL ({exc})") from None
+        if url.get_backend_name() not in {"sqlite", "postgresql"}:
+            raise ValueError("must be a sqlite:// or postgresql:// URL")
+        return value
+
+    @property
+    def slack_api_base(self) -> str:
+        text = str(self.slack_api_url)
+        return text if text.endswith("/") else text + "/"
+
+    def require(self, *fields: str) -> None:
+        """Stop when a setting this command needs is unset, naming it."""
+        for field in fields:
+            if getattr(self, field) is None:
+                raise ConfigError(f"{_ENV_NAMES[field]} is required but not set")
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        field = str(error["loc"][0]) if error["loc"] else "settings"
+        name = _ENV_NAMES.get(field, field.upper())
+        message = error["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{name}: {message}") from None
