@@ -1,0 +1,1 @@
+"""Block Kit builders: pure functions from views to slack_sdk blocks."""

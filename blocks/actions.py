@@ -1,0 +1,56 @@
+"""Action and callback ids, and the small versioned payloads that travel in buttons and
+modals. Once shipped an id is never renamed: cards already posted keep their buttons."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Action(StrEnum):
+    ACKNOWLEDGE = "escalation.acknowledge"
+    APPROVE = "escalation.approve"
+    REJECT = "escalation.reject"
+    REDIRECT = "escalation.redirect"
+    TERMINATE = "escalation.terminate"
+    FULL_CONTEXT = "escalation.context"
+    CONFIRM_REVIVE_ALL = "control.revive_all.confirm"
+
+
+class Callback(StrEnum):
+    REJECT = "escalation.reject.submit"
+    REDIRECT = "escalation.redirect.submit"
+
+
+class Field_(StrEnum):
+    """Block and action ids of modal inputs: values arrive as values[block][action]."""
+
+    COMMENT = "comment"
+    INSTRUCTION = "instruction"
+    VALUE = "value"
+
+
+class ButtonValue(BaseModel):
+    """In every card button's `value` (at most 2000 characters)."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    version: int = Field(default=1, alias="v")
+    escalation_id: str = Field(alias="e")
+
+    def dump(self) -> str:
+        return self.model_dump_json(by_alias=True)
+
+
+class ModalMetadata(BaseModel):
+    """In a modal's `private_metadata` (at most 3000 characters)."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    version: int = Field(default=1, alias="v")
+    escalation_id: str = Field(alias="e")
+    channel: str | None = Field(default=None, alias="c")
+
+    def dump(self) -> str:
+        return self.model_dump_json(by_alias=True)

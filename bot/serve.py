@@ -1,0 +1,250 @@
+"""`escbot serve`: the long-running bot.
+
+Threads: Slack's requests (HTTP or Socket Mode), the intake of `escalations`, the relay
+of `agent-events`, the Slack worker (cards, announcements), and one scheduler job, the
+sweep. Everything that can be retried lives in the database, so stopping at any moment
+loses nothing.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import logging
+import signal
+import threading
+from collections.abc import Callable
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from bot.control import ControlPlaneError, connect
+from bot.db import migrate as migrations
+from bot.db.engine import make_engine
+from bot.delivery import Delivery
+from bot.errors import ConfigError
+from bot.intake import Intake
+from bot.pager import Pager
+from bot.policy import load_policy
+from bot.runtime import Runtime, build_runtime
+from bot.settings import Settings
+from bot.streams import default_consumer
+
+log = logging.getLogger("escbot")
+
+
+def check_slack_settings(settings: Settings, *, http: bool) -> None:
+    settings.require("slack_bot_token")
+    if http:
+        settings.require("slack_signing_secret")
+    elif settings.slack_app_token is None:
+        raise ConfigError(
+            "SLACK_APP_TOKEN is required for Socket Mode (or run `escbot serve --http`)"
+        )
+
+
+def serve(settings: Settings, *, http: bool, host: str, port: int, migrate: bool) -> int:
+    from bot.slack.agent_events import AgentEventsRelay
+    from bot.slack.app import create_app
+    from bot.slack.client import check_token, make_web_client
+    from bot.slack.directory import SlackGroupDirectory
+    from bot.slack.worker import SlackWorker
+    from handlers.deps import Deps
+
+    check_slack_settings(settings, http=http)
+    policy = load_policy(settings.policy_path)
+    if migrate:
+        engine = make_engine(settings.database_url)
+        migrations.upgrade(engine)
+        engine.dispose()
+    assert settings.slack_bot_token is not None
+    token = settings.slack_bot_token.get_secret_value()
+    client = make_web_client(token, settings.slack_api_base)
+    identity = check_token(client)
+    runtime = build_runtime(settings, policy=policy, directory=SlackGroupDirectory(client))
+    owner = default_consumer()
+    delivery = Delivery(runtime.store, owner)
+    worker = SlackWorker(client, delivery, policy)
+    runtime.service.listeners.append(worker.wake)
+    deps = Deps(runtime.service, delivery, policy)
+    secret = settings.slack_signing_secret.get_secret_value() if http else None  # type: ignore[union-attr]
+    app, _registry = create_app(
+        token=token,
+        api_url=settings.slack_api_base,
+        signing_secret=secret,
+        deps=deps,
+        identity=identity,
+    )
+
+    stop_front = _start_front(app, settings, http=http, host=host, port=port, runtime=runtime)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    # `kill -USR1 <pid>`: every thread's stack to stderr, for a bot that seems stuck.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    streams = connect(settings.redis_url, timeout=5)
+    threads = [
+        _thread("intake", Intake(streams, runtime.keys, runtime.service, consumer=owner).run, stop),
+        _thread(
+            "agent-events",
+            AgentEventsRelay(
+                connect(settings.redis_url, timeout=5),
+                runtime.keys,
+                client,
+                delivery,
+                policy,
+                consumer=owner,
+            ).run,
+            stop,
+        ),
+        _thread("slack-worker", worker.run, stop),
+    ]
+    wakers = [worker.wake]
+    if settings.pagerduty_routing_key is not None:
+        pager = Pager(
+            runtime.service,
+            settings.pagerduty_routing_key.get_secret_value(),
+            str(settings.pagerduty_events_url),
+            poll_interval=settings.sweep_interval,
+        )
+        runtime.service.listeners.append(pager.wake)
+        threads.append(_thread("pager", pager.run, stop))
+        wakers.append(pager.wake)
+    scheduler = start_sweep(runtime, owner, wakers)
+    log.info("escbot running (policy %s)", policy.version)
+    try:
+        stop.wait()
+    finally:
+        log.info("escbot stopping")
+        stop_front()
+        scheduler.shutdown(wait=False)
+        worker.wake()
+        for thread in threads:
+            thread.join(timeout=5)
+        runtime.close()
+    return 0
+
+
+def _thread(
+    name: str, target: Callable[[threading.Event], None], stop: threading.Event
+) -> threading.Thread:
+    thread = threading.Thread(target=target, args=(stop,), name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+def _start_front(
+    app: object, settings: Settings, *, http: bool, host: str, port: int, runtime: Runtime
+) -> Callable[[], None]:
+    if http:
+        from bot.slack.http import SlackHTTPServer
+
+        try:
+            server = SlackHTTPServer(app, host, port, lambda: health(runtime))  # type: ignore[arg-type]
+        except OSError as exc:
+            raise ConfigError(
+                f"--port {port}: cannot listen on {host}:{port} ({exc.strerror})"
+            ) from None
+        server.start()
+        log.info("listening on http://%s:%d/slack/events", host, server.port)
+        return server.stop
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    assert settings.slack_app_token is not None
+    handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())  # type: ignore[arg-type]
+    connected = threading.Event()
+    if not _connect_socket(handler):  # Slack unreachable: keep trying, the rest runs on
+        threading.Thread(
+            target=_keep_connecting, args=(handler, connected), name="socket-mode", daemon=True
+        ).start()
+
+    def close() -> None:
+        connected.set()  # stops the reconnecting thread, if any
+        handler.close()
+
+    return close
+
+
+def _connect_socket(handler: object) -> bool:
+    """True once connected; False while Slack cannot be reached; a refused app-level
+    token stops start-up with one line, like a refused bot token."""
+    from slack_sdk.errors import SlackApiError
+
+    from bot.slack.client import refused
+
+    try:
+        handler.connect()  # type: ignore[attr-defined]
+    except SlackApiError as exc:
+        # access_denied: Socket Mode is off for the app, or the token lacks connections:write.
+        error = refused(exc, "SLACK_APP_TOKEN", also=frozenset({"access_denied"}))
+        log.warning("Socket Mode: Slack answered %s; retrying", error)
+        return False
+    except Exception as exc:
+        log.warning("Socket Mode: Slack is unreachable (%s); retrying", exc)
+        return False
+    log.info("connected to Slack in Socket Mode")
+    return True
+
+
+def _keep_connecting(handler: object, stop: threading.Event) -> None:
+    delay = 1.0
+    while not stop.wait(delay):
+        try:
+            if _connect_socket(handler):
+                return
+        except ConfigError as exc:
+            log.error("%s", exc.message)
+            return
+        delay = min(delay * 2, 30.0)
+
+
+def health(runtime: Runtime) -> dict[str, str]:
+    checks = {}
+    for name, ping in (("database", runtime.store.ping), ("redis", runtime.control.ping)):
+        try:
+            ping()
+            checks[name] = "ok"
+        except Exception as exc:
+            checks[name] = f"error: {str(exc).splitlines()[0][:200]}"
+    return checks
+
+
+def start_sweep(
+    runtime: Runtime, owner: str, wakers: list[Callable[[], None]]
+) -> BackgroundScheduler:
+    """One interval job, not one job per escalation: due work is found in the database
+    (by the indexed next_action_at), so a restart or a second replica loses none."""
+    scheduler = BackgroundScheduler(timezone="UTC")
+
+    def sweep_job() -> None:
+        sweep(runtime, owner)
+        for wake in wakers:  # unposted cards and unsent pages are retried every sweep too
+            wake()
+
+    scheduler.add_job(
+        sweep_job,
+        "interval",
+        seconds=runtime.settings.sweep_interval,
+        id="sweep",
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.start()
+    return scheduler
+
+
+def sweep(runtime: Runtime, owner: str) -> None:
+    try:
+        climbed, expired = runtime.service.sweep_tiers(owner=owner)
+        if climbed or expired:
+            log.info("sweep: %d climbed, %d expired", climbed, expired)
+    except Exception:
+        log.exception("sweep: tier climbing failed; retrying next sweep")
+    try:
+        restored = runtime.service.reconcile()
+    except ControlPlaneError as exc:
+        log.warning("sweep: Redis unavailable (%s); kills are re-asserted once it is back", exc)
+        return
+    if restored.changed:
+        log.warning(
+            "sweep: wrote %d key(s) back into Redis",
+            len(restored.restored) + len(restored.replayed),
+        )

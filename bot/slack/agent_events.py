@@ -1,0 +1,74 @@
+"""Relays the `agent-events` stream (an agent's own words) into its card's thread."""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from pydantic import ValidationError
+from slack_sdk import WebClient
+
+from blocks.text import escape, fit
+from bot.contracts import AgentEvent
+from bot.delivery import Delivery
+from bot.keys import KeyNames
+from bot.policy import Policy
+from bot.slack.client import is_permanent, slack_error
+from bot.streams import StreamConsumer
+from bot.validation import one_line
+
+log = logging.getLogger(__name__)
+
+
+class AgentEventsRelay(StreamConsumer):
+    name = "agent-events"
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: KeyNames,
+        slack: WebClient,
+        delivery: Delivery,
+        policy: Policy,
+        **options: object,
+    ) -> None:
+        super().__init__(client, keys.agent_events, **options)  # type: ignore[arg-type]
+        self.slack = slack
+        self.delivery = delivery
+        self.policy = policy
+
+    def handle(self, entry_id: str, fields: dict[str, str], deliveries: int) -> bool:
+        try:
+            event = AgentEvent.model_validate(fields)
+        except ValidationError as exc:
+            log.warning("agent-events: %s dropped: %s (%r)", entry_id, one_line(exc), fields)
+            return True
+        target = self.delivery.thread_for(event.task_id, event.escalation_id or None)
+        text = f"🤖 *{escape(event.task_id)}*: {escape(fit(event.text, 3500))}"
+        if target is None:
+            channel, thread_ts = self.policy.first_tier.channel, None
+            text += "\n_(no escalation of this task is known)_"
+        else:
+            view, card = target
+            if card is None or card.ts is None:
+                # Its card is not posted yet (Slack down?): keep the entry until it is.
+                return False
+            channel, thread_ts = card.channel, card.ts
+            if view.agent:
+                text = f"🤖 *{escape(view.agent)}* ({escape(event.task_id)}): " + escape(
+                    fit(event.text, 3500)
+                )
+        try:
+            self.slack.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text)
+        except Exception as exc:
+            if is_permanent(exc) and deliveries >= 3:
+                log.error(
+                    "agent-events: %s dropped after %d attempts: %s",
+                    entry_id,
+                    deliveries,
+                    slack_error(exc),
+                )
+                return True
+            log.warning("agent-events: %s not posted (%s); retrying", entry_id, slack_error(exc))
+            return False
+        return True

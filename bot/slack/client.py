@@ -1,0 +1,74 @@
+"""The Web API client: base URL from SLACK_API_URL, retries from slack_sdk's handlers."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import (
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+from bot.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+FATAL_AUTH_ERRORS = frozenset(
+    {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
+)
+
+
+def make_web_client(token: str | None, base_url: str, *, timeout: int = 10) -> WebClient:
+    client = WebClient(token=token, base_url=base_url, timeout=timeout)
+    # 429 waits for Retry-After; a 5xx is tried once more (slack_sdk already retries a
+    # dropped connection once). Beyond that, the caller keeps the work and retries later.
+    client.retry_handlers.extend(
+        [
+            RateLimitErrorRetryHandler(max_retry_count=2),
+            ServerErrorRetryHandler(max_retry_count=1),
+        ]
+    )
+    return client
+
+
+def refused(exc: SlackApiError, setting: str, also: frozenset[str] = frozenset()) -> str:
+    """Slack's error; a refused token stops start-up with one line naming its setting."""
+    error = slack_error(exc)
+    if error in FATAL_AUTH_ERRORS | also:
+        raise ConfigError(f"{setting}: Slack refused the token ({error})") from None
+    return error
+
+
+def check_token(client: WebClient) -> dict[str, str] | None:
+    """auth.test: a refused token stops start-up; an unreachable Slack does not (cards wait)."""
+    try:
+        response = client.auth_test()
+    except SlackApiError as exc:
+        error = refused(exc, "SLACK_BOT_TOKEN")
+        log.warning("Slack auth.test failed (%s); starting anyway", error)
+        return None
+    except Exception as exc:
+        log.warning("Slack is unreachable (%s); starting anyway, cards wait for it", exc)
+        return None
+    return {
+        "user_id": response.get("user_id", ""),
+        "bot_id": response.get("bot_id", ""),
+        "team_id": response.get("team_id", ""),
+    }
+
+
+def slack_error(exc: BaseException) -> str:
+    if isinstance(exc, SlackApiError) and exc.response is not None:
+        return str(exc.response.get("error") or exc.response.status_code)
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """An error that retrying will not cure (a bad channel, bad blocks), as opposed to
+    Slack or the network being down or rate-limiting us."""
+    if not isinstance(exc, SlackApiError) or exc.response is None:
+        return False
+    status = exc.response.status_code
+    return status < 500 and status != 429

@@ -1,0 +1,187 @@
+"""Delivers to Slack what the database says is owed: unposted cards, then card refreshes
+and announcements for the audit rows after the cursor.
+
+Woken by this process's own actions (after `gather` seconds, so that a burst becomes one
+delivery), and every `poll_interval` seconds for the rest: another replica, the
+break-glass CLI, a retry after Slack was down.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+
+from slack_sdk import WebClient
+
+from blocks.messages import announcement, merge_announcements
+from bot.clock import Clock, utcnow
+from bot.delivery import Delivery
+from bot.policy import Policy
+from bot.slack.client import is_permanent, slack_error
+from bot.slack.render import render_card
+from bot.views import AuditRecord
+
+log = logging.getLogger(__name__)
+
+# Audit actions after which an escalation's cards are drawn again.
+CARD_ACTIONS = frozenset(
+    {"acknowledge", "approve", "reject", "redirect", "terminate", "escalate", "expire", "page"}
+)
+MAX_PERMANENT_FAILURES = 5
+
+
+class _Retry(Exception):
+    """Stop following the audit log for now; the next tick starts at the same row."""
+
+
+class SlackWorker:
+    def __init__(
+        self,
+        client: WebClient,
+        delivery: Delivery,
+        policy: Policy,
+        *,
+        poll_interval: float = 1.0,
+        gather: float = 0.1,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.client = client
+        self.delivery = delivery
+        self.policy = policy
+        self.poll_interval = poll_interval
+        self.gather = gather
+        self.clock = clock
+        self._wake = threading.Event()
+
+    def wake(self, _event: object = None) -> None:
+        self._wake.set()
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            if self._wake.wait(self.poll_interval) and self.gather > 0:
+                stop.wait(self.gather)  # let a burst of actions gather into one delivery
+            self._wake.clear()
+            try:
+                self.tick()
+            except Exception:
+                log.exception("slack worker: unexpected error; retrying")
+        self.delivery.release_cursor()
+
+    def tick(self) -> None:
+        self.post_cards()
+        with contextlib.suppress(_Retry):
+            self.follow_audit()
+
+    # ---------------------------------------------------------------- cards
+
+    def post_cards(self) -> int:
+        posted = 0
+        for pending in self.delivery.claim_cards():
+            card_view = next(
+                (c for c in pending.escalation.cards if c.tier == pending.tier and c.ts is None),
+                None,
+            )
+            card = render_card(self.policy, pending.escalation, card_view, self.clock())
+            try:
+                response = self.client.chat_postMessage(
+                    channel=pending.channel,
+                    blocks=card.blocks,
+                    text=card.text,
+                    unfurl_links=False,
+                    unfurl_media=False,
+                )
+            except Exception as exc:
+                delay = self.delivery.card_failed(pending.card_id, slack_error(exc))
+                log.warning(
+                    "card for %s not posted (%s); retrying in %ss",
+                    pending.escalation.id,
+                    slack_error(exc),
+                    int(delay.total_seconds()),
+                )
+                continue
+            ts = response["ts"]
+            self.delivery.card_posted(pending.card_id, ts)
+            permalink = self._permalink(pending.channel, ts)
+            if permalink:
+                self.delivery.card_permalink(pending.card_id, permalink)
+            posted += 1
+        return posted
+
+    def _permalink(self, channel: str, ts: str) -> str | None:
+        try:
+            return self.client.chat_getPermalink(channel=channel, message_ts=ts).get("permalink")
+        except Exception as exc:
+            log.warning("no permalink for %s/%s (%s)", channel, ts, slack_error(exc))
+            return None
+
+    def refresh_cards(self, escalation_id: str) -> None:
+        view = self.delivery.escalation(escalation_id)
+        if view is None:
+            return
+        now = self.clock()
+        for card_view in view.cards:
+            if card_view.ts is None:
+                continue  # drawn from the current state when it is posted
+            card = render_card(self.policy, view, card_view, now)
+            self.client.chat_update(
+                channel=card_view.channel, ts=card_view.ts, blocks=card.blocks, text=card.text
+            )
+
+    # ---------------------------------------------------------------- the audit log
+
+    def follow_audit(self) -> int:
+        known = self.delivery.known_seq
+        if known is not None and not self.delivery.has_records_after(known):
+            return 0  # nothing new: no write, no lock
+        seq = self.delivery.claim_cursor()
+        if seq is None:
+            return 0  # another replica holds the cursor
+        delivered = 0
+        while records := self.delivery.records_after(seq):
+            self._deliver_or_skip(records)
+            seq = records[-1].seq
+            self.delivery.advance(seq)  # one write a batch, not one a row
+            delivered += len(records)
+        return delivered
+
+    def _deliver_or_skip(self, records: list[AuditRecord]) -> None:
+        """Deliver a batch; a failure stops here (retried next tick from the same row)
+        unless it is permanent and has failed MAX_PERMANENT_FAILURES times: then the
+        batch is skipped rather than blocking everything after it."""
+        try:
+            self.deliver(records)
+        except Exception as exc:
+            failures = self.delivery.cursor_failed(slack_error(exc))
+            first, last = records[0].seq, records[-1].seq
+            if not is_permanent(exc) or failures < MAX_PERMANENT_FAILURES:
+                log.warning(
+                    "audit rows %d-%d not delivered to Slack (%s); retrying",
+                    first,
+                    last,
+                    slack_error(exc),
+                )
+                raise _Retry from exc
+            log.error(
+                "audit rows %d-%d skipped after %d failures (%s)",
+                first,
+                last,
+                failures,
+                slack_error(exc),
+            )
+
+    def deliver(self, records: list[AuditRecord]) -> None:
+        """Cards first (redrawing is harmless to repeat), then the announcements, merged:
+        Slack allows about one message a second in a channel, and a burst of kills is
+        better read as one message anyway."""
+        touched = [r.escalation_id for r in records if r.escalation_id and r.action in CARD_ACTIONS]
+        for escalation_id in dict.fromkeys(touched):
+            self.refresh_cards(escalation_id)
+        found = [message for record in records if (message := announcement(record))]
+        for message in merge_announcements(found):
+            self.client.chat_postMessage(
+                channel=self.policy.first_tier.channel,
+                blocks=message.blocks,
+                text=message.text,
+                unfurl_links=False,
+            )
