@@ -1,0 +1,463 @@
+"""`AsyncTaskGuard`: the asyncio guard. Same behaviour as `TaskGuard`, plus `protect()` /
+`run()`: a kill cancels the protected task at once, wherever it is awaiting, instead of
+waiting for its next checkpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Mapping
+from types import TracebackType
+from typing import Any, TypeVar, Unpack
+
+import redis
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from bot.contracts import Kind
+from bot.control import client_options
+from bot.ids import check_task_id
+from bot.keys import KeyNames
+
+from .core import (
+    ApprovalOutcome,
+    EscalationOptions,
+    FailMode,
+    GuardCore,
+    GuardState,
+    GuardView,
+    InboxMessage,
+    InboxPlan,
+    as_text,
+    build_escalation,
+    check_timeout,
+    client_name,
+    describe,
+    escalation_fields,
+    event_fields,
+    expired_outcome,
+    parse_decision,
+    resolve_settings,
+)
+from .errors import ControlPlaneUnreachable, TaskKilled
+from .guard import RETRY_MAX
+
+log = logging.getLogger("bot.agent")
+
+_monotonic = time.monotonic
+T = TypeVar("T")
+
+
+def connect(url: str, *, timeout: float = 2.0, name: str | None = None) -> aioredis.Redis:
+    return aioredis.Redis.from_url(
+        url, **client_options(timeout, name, retry=Retry(NoBackoff(), 1))
+    )
+
+
+async def is_killed(client: aioredis.Redis, task_id: str, *, prefix: str = "") -> bool:
+    """The original notes' check, in one round trip, for asyncio agents."""
+    keys = KeyNames(prefix)
+    return bool(await client.exists(keys.kill(check_task_id(task_id)), keys.kill_all))
+
+
+async def _wait(event: asyncio.Event, timeout: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout):
+            await event.wait()
+
+
+class Protection:
+    """`async with guard.protect():` a kill cancels the task running the block, and the
+    block ends with TaskKilled. A cancellation from elsewhere passes through unchanged."""
+
+    def __init__(self, guard: AsyncTaskGuard) -> None:
+        self._guard = guard
+        self._task: asyncio.Task[Any] | None = None
+        self._cancelling = 0
+        self.error: TaskKilled | None = None
+
+    async def __aenter__(self) -> Protection:
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("protect() must be used inside an asyncio task")
+        self._guard._core.check_killed()
+        self._task = task
+        self._cancelling = task.cancelling()
+        self._guard._protections.add(self)
+        return self
+
+    def fire(self, error: TaskKilled) -> None:
+        if self.error is None and self._task is not None:
+            self.error = error
+            self._task.cancel(str(error))
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._guard._protections.discard(self)
+        if self.error is None or self._task is None:
+            return
+        cancelled = isinstance(exc, asyncio.CancelledError)
+        if self._task.uncancel() > self._cancelling and cancelled:
+            return  # someone else cancelled the task too: that cancellation wins
+        raise self.error from (None if cancelled else exc)
+
+
+class AsyncTaskGuard(GuardView):
+    """The asyncio guard for one task. Parameters as `TaskGuard`; `redis=` takes a
+    `redis.asyncio.Redis`.
+
+        async with AsyncTaskGuard("refund-4711", agent="billing-agent") as guard:
+            while work_left():
+                for message in await guard.checkpoint():
+                    ...
+                await guard.run(one_step())  # a kill cancels it mid-await: TaskKilled
+    """
+
+    def __init__(
+        self,
+        task_id: str,
+        *,
+        redis: aioredis.Redis | None = None,
+        url: str | None = None,
+        prefix: str | None = None,
+        agent: str = "agent",
+        consumer: str | None = None,
+        on_unreachable: FailMode = "pause",
+        reread_interval: float = 1.0,
+        push: bool = True,
+        socket_timeout: float = 2.0,
+    ) -> None:
+        url, prefix = resolve_settings(url, prefix)
+        self._core = GuardCore(
+            task_id,
+            prefix=prefix,
+            agent=agent,
+            consumer=consumer,
+            on_unreachable=on_unreachable,
+            reread_interval=reread_interval,
+        )
+        self._own_client = redis is None
+        self._redis = redis or connect(
+            url, timeout=socket_timeout, name=client_name(task_id, self._core.consumer)
+        )
+        self._push = push
+        self._start_timeout = 2 * socket_timeout + 1.0
+        self._changed = asyncio.Event()
+        self._first_read = asyncio.Event()
+        self._reader: asyncio.Task[None] | None = None
+        self._waiters: dict[str, asyncio.Event] = {}
+        self._protections: set[Protection] = set()
+        self._next_sync = 0.0
+        self._failures = 0
+        self._closed = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> AsyncTaskGuard:
+        if self._closed:
+            raise RuntimeError("this guard is closed; make a new one")
+        if self._reader is None:
+            self._reader = asyncio.create_task(self._serve(), name=f"escbot-guard:{self.task_id}")
+            await _wait(self._first_read, self._start_timeout)
+        return self
+
+    async def aclose(self, *, took_last: bool = True) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+            self._notify()  # a checkpoint waiting in another task ends
+            acks = self._core.closing_acks(took_last=took_last)
+            if acks:
+                with contextlib.suppress(redis.RedisError):
+                    await self._redis.xack(self._core.inbox_key, self._core.consumer, *acks)
+        if self._own_client:
+            await self._redis.aclose()
+
+    async def __aenter__(self) -> AsyncTaskGuard:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose(took_last=exc_type is None)
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def state(self) -> GuardState:
+        return "closed" if self._closed else self._core.state(_monotonic())
+
+    # ------------------------------------------------------------------ checkpoint, protect
+
+    async def checkpoint(self, max_pause: float | None = None) -> list[InboxMessage]:
+        """As `TaskGuard.checkpoint`, awaiting instead of blocking while paused."""
+        core = self._core
+        if core.quiet and _monotonic() < core.fresh_until:
+            return []
+        return await self._checkpoint(max_pause)
+
+    def protect(self) -> Protection:
+        """`async with guard.protect(): ...`: a kill cancels the block within milliseconds
+        (one round trip after the announcement) and it raises TaskKilled."""
+        return Protection(self)
+
+    async def run(self, awaitable: Awaitable[T]) -> T:
+        """Await `awaitable` under `protect()`: its result, or TaskKilled on a kill."""
+        async with self.protect():
+            return await awaitable
+
+    async def _checkpoint(self, max_pause: float | None) -> list[InboxMessage]:
+        core = self._core
+        core.confirm_taken()
+        held_since = _monotonic()
+        while True:
+            if self._reader is None:
+                raise RuntimeError(
+                    "the guard is not running: `async with AsyncTaskGuard(...) as guard:`"
+                )
+            step, wait = core.hold(_monotonic(), held_since, max_pause)
+            if step != "wait":
+                break
+            await _wait(self._changed, wait)
+        if step == "go-blind":
+            return []
+        return await self._inbox(core.plan_inbox())
+
+    async def ack(self) -> None:
+        """Acknowledge the entries the last checkpoint returned now, not at the next one."""
+        self._core.confirm_taken()
+        await self._inbox(self._core.plan_ack(), strict=True)
+
+    async def _inbox(self, plan: InboxPlan, *, strict: bool = False) -> list[InboxMessage]:
+        core = self._core
+        if plan.empty:
+            return []
+        try:
+            try:
+                replies = await self._inbox_round_trip(plan)
+            except redis.ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                with contextlib.suppress(redis.ResponseError):  # BUSYGROUP: made meanwhile
+                    await self._redis.xgroup_create(
+                        core.inbox_key, core.consumer, "0", mkstream=True
+                    )
+                replies = await self._inbox_round_trip(plan)
+        except redis.RedisError as exc:
+            core.inbox_failed(plan, exc, strict=strict)
+            return []
+        return core.inbox_read(plan, replies)
+
+    async def _inbox_round_trip(self, plan: InboxPlan) -> list[Any]:
+        pipe = self._redis.pipeline(transaction=False)
+        self._core.queue_inbox(pipe, plan)
+        return await pipe.execute()
+
+    # ------------------------------------------------------------------ escalations
+
+    async def escalate(
+        self,
+        reason: str,
+        *,
+        kind: Kind = "exception",
+        action: str | None = None,
+        args: Mapping[str, Any] | None = None,
+        **options: Unpack[EscalationOptions],
+    ) -> str:
+        """As `TaskGuard.escalate`."""
+        escalation, escalation_id = build_escalation(
+            self.task_id,
+            self._core.agent,
+            reason=reason,
+            kind=kind,
+            action=action,
+            args=args,
+            options=options,
+        )
+        try:
+            await self._redis.xadd(self.keys.escalations, escalation_fields(escalation))
+        except redis.RedisError as exc:
+            raise ControlPlaneUnreachable(
+                f"escalation {escalation_id} was not written ({describe(exc)}); "
+                "retry with the same escalation_id",
+                escalation_id=escalation_id,
+            ) from exc
+        return escalation_id
+
+    async def request_approval(
+        self,
+        action: str,
+        args: Mapping[str, Any] | None = None,
+        *,
+        reason: str,
+        timeout: float,
+        **options: Unpack[EscalationOptions],
+    ) -> ApprovalOutcome:
+        """As `TaskGuard.request_approval`."""
+        check_timeout(timeout)
+        escalation, eid = build_escalation(
+            self.task_id,
+            self._core.agent,
+            reason=reason,
+            kind="approval",
+            action=action,
+            args=args,
+            options=options,
+        )
+        fields = escalation_fields(escalation)
+        decision_key = self.keys.decision(eid)
+        deadline = _monotonic() + timeout
+        core = self._core
+        woken = self._waiters[eid] = asyncio.Event()
+        written = False
+        raw = None
+        try:
+            while True:
+                woken.clear()
+                try:
+                    raw = await self._redis.get(decision_key)
+                    if raw is not None:
+                        break
+                    core.check_killed()  # a decision, even `terminated`, comes first
+                    if not written:
+                        await self._redis.xadd(self.keys.escalations, fields)
+                        written = True
+                except redis.RedisError as exc:
+                    if core.on_unreachable == "raise":
+                        raise ControlPlaneUnreachable(
+                            f"waiting for {decision_key}: {describe(exc)}", escalation_id=eid
+                        ) from exc
+                remaining = deadline - _monotonic()
+                if remaining <= 0:
+                    break
+                await _wait(woken, min(remaining, core.reread_interval))
+        finally:
+            self._waiters.pop(eid, None)
+        if raw is None:
+            if written:
+                with contextlib.suppress(ControlPlaneUnreachable):
+                    await self.say(
+                        f"stopped waiting for a decision after {timeout:g}s (expired)", eid
+                    )
+            return expired_outcome(eid, timeout)
+        outcome = parse_decision(eid, raw)
+        core.note_outcome(outcome)
+        return outcome
+
+    async def say(self, text: str, escalation_id: str | None = None) -> str:
+        """As `TaskGuard.say`."""
+        fields = event_fields(self.task_id, text, escalation_id)
+        try:
+            return as_text(await self._redis.xadd(self.keys.agent_events, fields))
+        except redis.RedisError as exc:
+            raise ControlPlaneUnreachable(
+                f"{self.keys.agent_events} was not written: {describe(exc)}"
+            ) from exc
+
+    # ------------------------------------------------------------------ the reader task
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def _serve(self) -> None:
+        while True:
+            try:
+                if self._push:
+                    await self._listen()
+                else:
+                    await self._poll()
+            except Exception as exc:
+                self._failures += 1
+                if self._failures == 1:
+                    continue  # a dropped connection is not an outage: reconnect at once
+                if not isinstance(exc, redis.RedisError | OSError):
+                    log.exception("agent guard for %s: unexpected error", self.task_id)
+                self._core.mark_unreachable(describe(exc), _monotonic())
+                self._notify()
+                self._first_read.set()
+                await asyncio.sleep(min(RETRY_MAX, 0.05 * 2 ** (self._failures - 2)))
+
+    async def _listen(self) -> None:
+        pubsub = self._redis.pubsub()
+        try:
+            await pubsub.subscribe(self.keys.control)
+            deadline = _monotonic() + self._start_timeout
+            while True:  # once confirmed, no announcement can slip past the re-read below
+                message = await pubsub.get_message(timeout=max(0.0, deadline - _monotonic()))
+                if message is not None and message["type"] == "subscribe":
+                    break
+                if _monotonic() >= deadline:
+                    raise redis.TimeoutError("SUBSCRIBE was not confirmed")
+            await self._sync(reconnected=True)
+            while True:
+                wait = self._next_sync - _monotonic()
+                if wait <= 0:
+                    await self._sync()
+                    continue
+                message = await pubsub.get_message(timeout=wait)
+                resync = False
+                while message is not None:
+                    resync = self._on_message(message) or resync
+                    message = await pubsub.get_message(timeout=0)
+                if resync:
+                    await self._sync(full=False)
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+
+    async def _poll(self) -> None:
+        await self._sync(reconnected=True)
+        while True:
+            await asyncio.sleep(max(0.0, self._next_sync - _monotonic()))
+            await self._sync()
+
+    def _on_message(self, message: dict[str, Any]) -> bool:
+        """Handle one message; True when the control keys must be re-read."""
+        resync, decided = self._core.on_message(message)
+        waiter = self._waiters.get(decided) if decided else None
+        if waiter is not None:
+            waiter.set()
+        return resync
+
+    async def _sync(self, *, full: bool = True, reconnected: bool = False) -> None:
+        """Re-read the control keys (MGET); `full` adds the inbox's newest entry."""
+        core = self._core
+        if full:
+            pipe = self._redis.pipeline(transaction=False)
+            core.queue_reread(pipe)
+            values, top = await pipe.execute()
+        else:
+            values = await self._redis.mget(*core.control_keys)
+        now = _monotonic()
+        if reconnected:
+            core.reconnected()
+        if full:
+            core.apply_inbox_top(top)
+            self._next_sync = now + core.reread_interval
+        core.apply_controls(values, now)
+        if core.is_killed:
+            error = core.killed_error()
+            for protection in list(self._protections):
+                protection.fire(error)
+            for waiter in self._waiters.values():
+                waiter.set()
+        self._notify()
+        self._failures = 0
+        self._first_read.set()

@@ -1,0 +1,466 @@
+"""`TaskGuard`: the synchronous guard an agent holds for one task.
+
+A background thread subscribes to `{prefix}control` and keeps a local view of the task's
+keys (`kill:{task_id}`, `kill:all`, `pause:{task_id}`), re-read in one round trip on every
+(re)connect, on every announcement that concerns the task, and every `reread_interval`
+seconds. `checkpoint()` reads that view: when nothing changed it does not touch Redis.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, Unpack
+
+import redis
+
+from bot.contracts import Kind
+from bot.control import connect
+from bot.ids import check_task_id
+from bot.keys import KeyNames
+
+from .core import (
+    ApprovalOutcome,
+    EscalationOptions,
+    FailMode,
+    GuardCore,
+    GuardState,
+    GuardView,
+    InboxMessage,
+    InboxPlan,
+    as_text,
+    build_escalation,
+    check_timeout,
+    client_name,
+    describe,
+    escalation_fields,
+    event_fields,
+    expired_outcome,
+    parse_decision,
+    resolve_settings,
+)
+from .errors import ControlPlaneUnreachable
+
+log = logging.getLogger("bot.agent")
+
+_monotonic = time.monotonic
+RETRY_MAX = 1.0  # seconds between reconnection attempts, at most
+
+
+def is_killed(client: redis.Redis, task_id: str, *, prefix: str = "") -> bool:
+    """The original notes' check, `r.exists(f"kill:{task_id}") or r.exists("kill:all")`,
+    in one round trip. No guard, no thread: for agents that want one line."""
+    keys = KeyNames(prefix)
+    return bool(client.exists(keys.kill(check_task_id(task_id)), keys.kill_all))
+
+
+class TaskGuard(GuardView):
+    """Obey kills, pauses and redirects for one task; ask for approval; talk in the thread.
+
+        with TaskGuard("refund-4711", agent="billing-agent") as guard:
+            while work_left():
+                for message in guard.checkpoint():
+                    ...  # a redirect or an operator's message
+                do_one_step()
+
+    - `url`, `prefix`: default to the bot's `REDIS_URL` and `REDIS_KEY_PREFIX`. `redis=`
+      shares a client of yours instead (its timeouts and retries then apply).
+    - `agent`: the name on escalations. `consumer`: this reader of the inbox (default the
+      agent's name); keep it stable across restarts, so a restart resumes the inbox.
+    - `on_unreachable`: "pause" (fail closed, the default), "raise" or "continue" (fail
+      open): what a checkpoint does while Redis cannot be read.
+    - `reread_interval`: seconds between re-reads of the keys, the bound on how late a kill
+      whose announcement was lost is seen. `push=False`: no subscription, re-reads only.
+    - `socket_timeout`: for the client the guard makes from `url`.
+
+    Its methods may be called from any thread.
+    """
+
+    def __init__(
+        self,
+        task_id: str,
+        *,
+        redis: redis.Redis | None = None,
+        url: str | None = None,
+        prefix: str | None = None,
+        agent: str = "agent",
+        consumer: str | None = None,
+        on_unreachable: FailMode = "pause",
+        reread_interval: float = 1.0,
+        push: bool = True,
+        socket_timeout: float = 2.0,
+    ) -> None:
+        url, prefix = resolve_settings(url, prefix)
+        self._core = GuardCore(
+            task_id,
+            prefix=prefix,
+            agent=agent,
+            consumer=consumer,
+            on_unreachable=on_unreachable,
+            reread_interval=reread_interval,
+        )
+        self._own_client = redis is None
+        self._redis = redis or connect(
+            url, timeout=socket_timeout, name=client_name(task_id, self._core.consumer)
+        )
+        self._push = push
+        self._start_timeout = 2 * socket_timeout + 1.0
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._first_read = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pubsub: Any = None
+        self._waiters: dict[str, threading.Event] = {}
+        self._next_sync = 0.0
+        self._failures = 0
+        self._closed = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> TaskGuard:
+        """Start the background reader and wait (briefly) for its first read."""
+        if self._closed:
+            raise RuntimeError("this guard is closed; make a new one")
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._serve, name=f"escbot-guard:{self.task_id}", daemon=True
+            )
+            self._thread.start()
+            self._first_read.wait(self._start_timeout)
+        return self
+
+    def close(self, *, took_last: bool = True) -> None:
+        """Stop the reader and acknowledge what the agent took. `took_last=False` leaves the
+        last batch pending, so that a restart with the same consumer gets it again."""
+        if self._closed:
+            return
+        self._closed = True
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self._stop.set()
+            self._interrupt()
+            thread.join(self._start_timeout)
+            with self._cond:
+                self._cond.notify_all()  # a checkpoint waiting in another thread ends
+                acks = self._core.closing_acks(took_last=took_last)
+            if acks:
+                with contextlib.suppress(redis.RedisError):
+                    self._redis.xack(self._core.inbox_key, self._core.consumer, *acks)
+        if self._own_client:
+            self._redis.close()
+
+    def __enter__(self) -> TaskGuard:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close(took_last=exc_type is None)
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def state(self) -> GuardState:
+        if self._closed:
+            return "closed"
+        with self._cond:
+            return self._core.state(_monotonic())
+
+    # ------------------------------------------------------------------ the checkpoint
+
+    def checkpoint(self, max_pause: float | None = None) -> list[InboxMessage]:
+        """Call at the top of each step. Raises TaskKilled when killed; waits while paused
+        (PauseTimeout past `max_pause` seconds); returns the inbox entries that are new to
+        this consumer. They are acknowledged at the next checkpoint, or by `ack()`."""
+        core = self._core
+        if core.quiet and _monotonic() < core.fresh_until:
+            return []
+        return self._checkpoint(max_pause)
+
+    def _checkpoint(self, max_pause: float | None) -> list[InboxMessage]:
+        core = self._core
+        held_since = _monotonic()
+        if core.announced:
+            self._read_announced()
+        with self._cond:
+            core.confirm_taken()
+            while True:
+                if self._thread is None:
+                    raise RuntimeError("the guard is not running: `with TaskGuard(...) as guard:`")
+                step, wait = core.hold(_monotonic(), held_since, max_pause)
+                if step != "wait":
+                    break
+                self._cond.wait(wait)
+            if step == "go-blind":
+                return []
+            plan = core.plan_inbox()
+        return self._inbox(plan)
+
+    def _read_announced(self) -> None:
+        """Read the keys an announcement named, in this thread: one round trip, and no
+        wait for the reader thread to wake twice (for the announcement, for the reply).
+        The reader reads them too; whichever answer comes first is applied."""
+        try:
+            values = self._redis.mget(*self._core.control_keys)
+        except redis.RedisError:
+            return  # the reader thread sees the outage and says so
+        with self._cond:
+            self._core.apply_controls(values, _monotonic())
+
+    def ack(self) -> None:
+        """Acknowledge the entries the last checkpoint returned now, not at the next one."""
+        with self._cond:
+            self._core.confirm_taken()
+            plan = self._core.plan_ack()
+        self._inbox(plan, strict=True)
+
+    def _inbox(self, plan: InboxPlan, *, strict: bool = False) -> list[InboxMessage]:
+        core = self._core
+        if plan.empty:
+            return []
+        try:
+            try:
+                replies = self._inbox_round_trip(plan)
+            except redis.ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                self._create_group()
+                replies = self._inbox_round_trip(plan)
+        except redis.RedisError as exc:
+            with self._cond:
+                core.inbox_failed(plan, exc, strict=strict)
+            return []
+        with self._cond:
+            return core.inbox_read(plan, replies)
+
+    def _inbox_round_trip(self, plan: InboxPlan) -> list[Any]:
+        pipe = self._redis.pipeline(transaction=False)
+        self._core.queue_inbox(pipe, plan)
+        return pipe.execute()
+
+    def _create_group(self) -> None:
+        try:
+            # From the start: what an operator wrote before the agent first ran is not lost.
+            self._redis.xgroup_create(self._core.inbox_key, self._core.consumer, "0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    # ------------------------------------------------------------------ escalations
+
+    def escalate(
+        self,
+        reason: str,
+        *,
+        kind: Kind = "exception",
+        action: str | None = None,
+        args: Mapping[str, Any] | None = None,
+        **options: Unpack[EscalationOptions],
+    ) -> str:
+        """Write an escalation to `escalations` and return its id (made here unless given:
+        retrying with the same id stays one escalation). Does not wait."""
+        escalation, escalation_id = build_escalation(
+            self.task_id,
+            self._core.agent,
+            reason=reason,
+            kind=kind,
+            action=action,
+            args=args,
+            options=options,
+        )
+        try:
+            self._redis.xadd(self.keys.escalations, escalation_fields(escalation))
+        except redis.RedisError as exc:
+            raise ControlPlaneUnreachable(
+                f"escalation {escalation_id} was not written ({describe(exc)}); "
+                "retry with the same escalation_id",
+                escalation_id=escalation_id,
+            ) from exc
+        return escalation_id
+
+    def request_approval(
+        self,
+        action: str,
+        args: Mapping[str, Any] | None = None,
+        *,
+        reason: str,
+        timeout: float,
+        **options: Unpack[EscalationOptions],
+    ) -> ApprovalOutcome:
+        """Escalate an action of kind `approval` and wait for `decision:{id}`.
+
+        Returns the outcome: approved, rejected, redirected, terminated, or `expired` when
+        no decision came within `timeout` seconds (never a rejection). An id whose decision
+        already exists returns it at once (a restarted agent resumes). Raises TaskKilled
+        if the task is killed while waiting. While Redis is unreachable it keeps trying
+        until the timeout, except under `on_unreachable="raise"`.
+        """
+        check_timeout(timeout)
+        escalation, eid = build_escalation(
+            self.task_id,
+            self._core.agent,
+            reason=reason,
+            kind="approval",
+            action=action,
+            args=args,
+            options=options,
+        )
+        fields = escalation_fields(escalation)
+        decision_key = self.keys.decision(eid)
+        deadline = _monotonic() + timeout
+        woken = threading.Event()
+        core = self._core
+        with self._cond:
+            self._waiters[eid] = woken
+        written = False
+        raw = None
+        try:
+            while True:
+                woken.clear()
+                try:
+                    raw = self._redis.get(decision_key)
+                    if raw is not None:
+                        break
+                    with self._cond:  # a decision, even `terminated`, comes first
+                        core.check_killed()
+                    if not written:
+                        self._redis.xadd(self.keys.escalations, fields)
+                        written = True
+                except redis.RedisError as exc:
+                    if core.on_unreachable == "raise":
+                        raise ControlPlaneUnreachable(
+                            f"waiting for {decision_key}: {describe(exc)}", escalation_id=eid
+                        ) from exc
+                remaining = deadline - _monotonic()
+                if remaining <= 0:
+                    break
+                woken.wait(min(remaining, core.reread_interval))
+        finally:
+            with self._cond:
+                self._waiters.pop(eid, None)
+        if raw is None:
+            if written:
+                with contextlib.suppress(ControlPlaneUnreachable):
+                    self.say(f"stopped waiting for a decision after {timeout:g}s (expired)", eid)
+            return expired_outcome(eid, timeout)
+        outcome = parse_decision(eid, raw)
+        with self._cond:
+            core.note_outcome(outcome)
+        return outcome
+
+    def say(self, text: str, escalation_id: str | None = None) -> str:
+        """Write to `agent-events`: posted in the escalation's thread. Returns the entry id."""
+        fields = event_fields(self.task_id, text, escalation_id)
+        try:
+            return as_text(self._redis.xadd(self.keys.agent_events, fields))
+        except redis.RedisError as exc:
+            raise ControlPlaneUnreachable(
+                f"{self.keys.agent_events} was not written: {describe(exc)}"
+            ) from exc
+
+    # ------------------------------------------------------------------ the reader thread
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self._push:
+                    self._listen()
+                else:
+                    self._poll()
+            except Exception as exc:
+                if self._stop.is_set():
+                    break
+                self._failures += 1
+                if self._failures == 1:
+                    continue  # a dropped connection is not an outage: reconnect at once
+                if not isinstance(exc, redis.RedisError | OSError):
+                    log.exception("agent guard for %s: unexpected error", self.task_id)
+                with self._cond:
+                    self._core.mark_unreachable(describe(exc), _monotonic())
+                    self._cond.notify_all()
+                self._first_read.set()
+                self._stop.wait(min(RETRY_MAX, 0.05 * 2 ** (self._failures - 2)))
+
+    def _listen(self) -> None:
+        pubsub = self._redis.pubsub()
+        self._pubsub = pubsub
+        try:
+            pubsub.subscribe(self.keys.control)
+            deadline = _monotonic() + self._start_timeout
+            while True:  # once confirmed, no announcement can slip past the re-read below
+                message = pubsub.get_message(timeout=max(0.0, deadline - _monotonic()))
+                if message is not None and message["type"] == "subscribe":
+                    break
+                if _monotonic() >= deadline:
+                    raise redis.TimeoutError("SUBSCRIBE was not confirmed")
+            self._sync(reconnected=True)
+            while not self._stop.is_set():
+                wait = self._next_sync - _monotonic()
+                if wait <= 0:
+                    self._sync()
+                    continue
+                message = pubsub.get_message(timeout=wait)
+                resync = False
+                while message is not None:
+                    resync = self._on_message(message) or resync
+                    message = pubsub.get_message(timeout=0)
+                if resync:
+                    self._sync(full=False)
+        finally:
+            self._pubsub = None
+            with contextlib.suppress(Exception):
+                pubsub.close()
+
+    def _poll(self) -> None:
+        self._sync(reconnected=True)
+        while not self._stop.wait(max(0.0, self._next_sync - _monotonic())):
+            self._sync()
+
+    def _on_message(self, message: dict[str, Any]) -> bool:
+        """Handle one message; True when the control keys must be re-read."""
+        with self._cond:
+            resync, decided = self._core.on_message(message)
+            waiter = self._waiters.get(decided) if decided else None
+        if waiter is not None:
+            waiter.set()
+        return resync
+
+    def _sync(self, *, full: bool = True, reconnected: bool = False) -> None:
+        """Re-read the control keys (MGET); `full` adds the inbox's newest entry."""
+        core = self._core
+        if full:
+            pipe = self._redis.pipeline(transaction=False)
+            core.queue_reread(pipe)
+            values, top = pipe.execute()
+        else:
+            values = self._redis.mget(*core.control_keys)
+        now = _monotonic()
+        with self._cond:
+            if reconnected:
+                core.reconnected()
+            if full:
+                core.apply_inbox_top(top)
+                self._next_sync = now + core.reread_interval
+            core.apply_controls(values, now)
+            self._cond.notify_all()
+            if core.is_killed:
+                for waiter in self._waiters.values():
+                    waiter.set()
+        self._failures = 0
+        self._first_read.set()
+
+    def _interrupt(self) -> None:
+        """Wake the reader from its blocking read so that close() does not wait for it."""
+        connection = getattr(self._pubsub, "connection", None)
+        sock = getattr(connection, "_sock", None)
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)

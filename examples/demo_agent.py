@@ -1,0 +1,120 @@
+"""A demo agent that obeys the escalation bot: a loop of steps, one approval, and every
+override (kill, pause, redirect, messages) honoured at the top of each step.
+
+    python examples/demo_agent.py --task-id demo-1
+
+It reads `REDIS_URL` and `REDIS_KEY_PREFIX` like the bot. While it runs, try (with the
+bot's settings in the environment, or `.env`):
+
+    escbot pause demo-1 --reason "checking the ledger" --by alice   # it waits
+    escbot resume demo-1 --by alice                                 # it goes on
+    escbot kill demo-1 --reason "demo over" --by alice              # it stops (exit 3)
+
+and decide its approval in Slack (Approve, Reject, Redirect, Terminate), or from a shell
+with the escalation id it prints: `escbot decide <id> approve --by alice`.
+Exit codes: 0 finished, 3 killed, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bot.agent import ApprovalOutcome, TaskGuard, TaskKilled
+from bot.ids import new_escalation_id
+
+EXIT_KILLED = 3
+PLAN = (
+    "read the customer's email",
+    "look up the order",
+    "check the refund policy",
+    "draft the refund",
+    "email the customer",
+    "close the ticket",
+)
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--task-id", required=True, help="the task this agent works on")
+    parser.add_argument("--agent", default="demo-agent", help="the agent's name")
+    parser.add_argument("--steps", type=int, default=10, help="steps to run (default 10)")
+    parser.add_argument("--step-seconds", type=float, default=1.0, help="length of a step")
+    parser.add_argument("--approval-at", type=int, default=4, help="step that needs approval")
+    parser.add_argument(
+        "--approval-timeout", type=float, default=300, help="seconds to wait for a decision"
+    )
+    parser.add_argument("--on-unreachable", choices=("pause", "raise", "continue"), default="pause")
+    args = parser.parse_args(argv)
+    # The guard reports what it sees (pauses, kills, outages) through logging.
+    logging.basicConfig(level=logging.INFO, format="  [guard] %(message)s", stream=sys.stdout)
+    try:
+        with TaskGuard(args.task_id, agent=args.agent, on_unreachable=args.on_unreachable) as guard:
+            say(f"{args.agent} working on {args.task_id} (state: {guard.state})")
+            run(guard, args)
+    except TaskKilled as killed:
+        say(f"killed by {killed.by}: {killed.reason}; stopping now")
+        return EXIT_KILLED
+    except KeyboardInterrupt:
+        return 130
+    say("done")
+    return 0
+
+
+def run(guard: TaskGuard, args: argparse.Namespace) -> None:
+    amount = 740
+    note = ""
+    for step in range(1, args.steps + 1):
+        for message in guard.checkpoint():  # raises TaskKilled; waits while paused
+            if message.is_redirect:
+                note = message.text
+                say(f"redirected by {message.author}: {message.text}")
+            else:
+                say(f"message from {message.author}: {message.text}")
+        if step == args.approval_at:
+            amount = approve_refund(guard, amount, args.approval_timeout)
+        action = PLAN[(step - 1) % len(PLAN)]
+        say(f"step {step}/{args.steps}: {action}" + (f" (following: {note})" if note else ""))
+        time.sleep(args.step_seconds)
+
+
+def approve_refund(guard: TaskGuard, amount: int, timeout: float) -> int:
+    """Ask before refunding more than the limit. Returns the amount actually refunded."""
+    escalation_id = new_escalation_id()
+    say(f"asking for approval: refund {amount} EUR (escalation {escalation_id})")
+    outcome: ApprovalOutcome = guard.request_approval(
+        "issue_refund",
+        {"amount": amount, "currency": "EUR"},
+        reason=f"refund of {amount} EUR is above the 500 EUR limit",
+        timeout=timeout,
+        severity="high",
+        confidence=0.62,
+        context={"policy_rule": "refunds.limit", "source": "customer email"},
+        escalation_id=escalation_id,
+    )
+    comment = f" ({outcome.comment})" if outcome.comment else ""
+    if outcome.approved:
+        say(f"approved by {outcome.by}{comment}: refunding {amount} EUR")
+        guard.say(f"refunded {amount} EUR", escalation_id)
+        return amount
+    if outcome.decision == "redirected":
+        say(f"redirected by {outcome.by}: {outcome.instruction}")
+        guard.say(f"following the instruction: {outcome.instruction}", escalation_id)
+        return 0
+    # rejected, expired (nobody decided in time: not a rejection, but no refund either),
+    # or terminated (the task is killed too: the next checkpoint stops the loop)
+    say(f"{outcome.decision} by {outcome.by}{comment}: no refund")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
