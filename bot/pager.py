@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import warnings
+from dataclasses import replace
 from types import ModuleType
 from typing import Any
 
@@ -104,10 +105,17 @@ class Pager:
     def tick(self) -> int:
         sent = 0
         for job in self.service.claim_pages():
-            if job.action != "trigger" and job.sent is None:
-                self.service.page_done(job, skipped=True)  # it never paged: nothing to close
+            late = job.action != "trigger" and job.sent is None
+            if late and job.escalation.state != "expired":
+                # A person took it in Slack before the page landed: nobody needs waking.
+                self.service.page_done(job, skipped=True)
                 continue
             try:
+                if late:
+                    # It ran out at the paging tier and nobody was ever paged: page now,
+                    # so PagerDuty's record shows it, then close the incident.
+                    self.send(replace(job, action="trigger"))
+                    self.service.page_done(replace(job, action="trigger"), claimed=True)
                 self.send(job)
             except Exception as exc:
                 error = describe(exc)

@@ -703,16 +703,24 @@ class EscalationService:
                 if row.page_wanted is not None
             ]
 
-    def page_done(self, job: PageJob, *, error: str | None = None, skipped: bool = False) -> None:
+    def page_done(
+        self,
+        job: PageJob,
+        *,
+        error: str | None = None,
+        skipped: bool = False,
+        claimed: bool = False,
+    ) -> None:
         """Record what became of `job`: sent, failed (`error`), or `skipped` (an acknowledge
-        or resolve owed for a page that never landed: there is nothing to close). The first
-        failure of an event and every send are audited as `page`, which also redraws the
-        card; later failures only move the next attempt back."""
+        or resolve owed for a page that never landed: there is nothing to close). With
+        `claimed`, the escalation stays claimed: a later event of the same job follows.
+        The first failure of an event and every send are audited as `page`, which also
+        redraws the card; later failures only move the next attempt back."""
         now = self.clock()
         view = job.escalation
         with self.store.transaction() as session:
             if error is None:
-                queries.page_sent(session, view.id, job.action)
+                queries.page_sent(session, view.id, job.action, release=not claimed)
                 attempts = 0
             else:
                 delay = min(PAGE_MAX_BACKOFF, timedelta(seconds=2 ** min(job.attempts, 6)))

@@ -136,6 +136,33 @@ def test_a_decision_before_the_page_landed_sends_nothing(
     assert pagerduty.incidents(view.id) == []
 
 
+def test_expiring_before_the_page_landed_still_pages_then_resolves(
+    paging: EscalationService,
+    pager: Pager,
+    pagerduty: FakePagerDuty,
+    clock: Clock,
+    store: Store,
+) -> None:
+    view, _ = paging.open_escalation(escalation(tier="incident"))
+    pagerduty.set_down(True)
+    pager.tick()
+    clock.advance(minutes=31)  # the last tier runs out while PagerDuty is down
+    paging.escalate_due()
+    assert paging.get_escalation(view.id).state == "expired"
+    pagerduty.set_down(False)
+    clock.advance(minutes=2)  # past the backoff
+    pager.tick()
+    assert [e.action for e in pagerduty.events() if e.accepted] == ["trigger", "resolve"]
+    assert pagerduty.incident(view.id).state == "resolved"
+    assert [
+        r["detail"]["event_action"] for r in page_rows(store, view.id) if r["detail"]["ok"]
+    ] == [
+        "trigger",
+        "resolve",
+    ]
+    assert pager.tick() == 0  # nothing owed any more
+
+
 def test_a_second_pager_does_not_send_what_the_first_claimed(
     paging: EscalationService, pagerduty: FakePagerDuty
 ) -> None:

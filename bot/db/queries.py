@@ -523,8 +523,10 @@ def claim_pages(session: Session, now: datetime, limit: int, lease: timedelta) -
     return claimed
 
 
-def page_sent(session: Session, escalation_id: str, action: str) -> bool:
-    """Record that PagerDuty took `action`; done unless another event is owed since."""
+def page_sent(session: Session, escalation_id: str, action: str, *, release: bool = True) -> bool:
+    """Record that PagerDuty took `action`; done unless another event is owed since.
+    Without `release` the claim is kept, for the sender's next event."""
+    claim = {"page_claimed_until": None} if release else {}
     result = session.connection().execute(
         update(_ESCALATIONS)
         .where(_ESCALATIONS.c.id == escalation_id)
@@ -532,7 +534,7 @@ def page_sent(session: Session, escalation_id: str, action: str) -> bool:
             page_sent=action,
             page_error=None,
             page_attempts=0,
-            page_claimed_until=None,
+            **claim,
             page_next_attempt_at=case(
                 (_ESCALATIONS.c.page_wanted == action, None),
                 else_=_ESCALATIONS.c.page_next_attempt_at,

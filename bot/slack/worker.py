@@ -139,6 +139,7 @@ class SlackWorker:
             return 0  # another replica holds the cursor
         delivered = 0
         while records := self.delivery.records_after(seq):
+            self.post_cards()  # a new card never waits behind a long backlog of redraws
             self._deliver_or_skip(records)
             seq = records[-1].seq
             self.delivery.advance(seq)  # one write a batch, not one a row

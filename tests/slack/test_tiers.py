@@ -230,15 +230,13 @@ def test_killed_mid_climb_and_restarted_loses_no_step_and_doubles_none(
         )
         for escalation_id in ids:
             steps = [r["action"] for r in bot.audit(escalation_id=escalation_id)]
-            assert steps == ["escalate", "escalate", "expire"] or steps[:3] == [
-                "escalate",
-                "escalate",
-                "page",
-            ], steps
-            assert steps.count("escalate") == 2 and steps.count("expire") == 1
+            assert [s for s in steps if s != "page"] == ["escalate", "escalate", "expire"], steps
         wait_until(lambda: len(pagerduty.events("trigger")) >= len(ids), timeout=20, what="pages")
-        triggers = [e.dedup_key for e in pagerduty.events("trigger") if e.accepted]
-        assert sorted(triggers) == sorted(ids)
+        triggers = {e.dedup_key for e in pagerduty.events("trigger") if e.accepted}
+        assert triggers == set(ids)
+        # A kill between sending and recording may send a trigger twice: the dedup key
+        # keeps it to one incident.
+        assert all(len(pagerduty.incidents(escalation_id)) == 1 for escalation_id in ids)
 
 
 def test_two_serve_processes_on_one_postgresql_database_page_once_each(
@@ -279,8 +277,12 @@ def test_two_serve_processes_on_one_postgresql_database_page_once_each(
             )
             triggers = [e.dedup_key for e in pagerduty.events("trigger")]
             assert sorted(triggers) == sorted(ids)  # exactly once each, across both
-            cards = [m for m in fake.messages("C0INCIDENT") if m.thread_ts in (None, m.ts)]
-            assert len(cards) == len(ids)
+
+            def incident_cards() -> list[str]:
+                return [m.ts for m in fake.messages("C0INCIDENT") if m.thread_ts in (None, m.ts)]
+
+            wait_until(lambda: len(incident_cards()) >= len(ids), timeout=30, what="every card")
+            assert len(incident_cards()) == len(ids)  # posted once each, across both
         finally:
             threads = [threading.Thread(target=r.stop) for r in replicas]
             for thread in threads:
