@@ -105,17 +105,14 @@ class Pager:
     def tick(self) -> int:
         sent = 0
         for job in self.service.claim_pages():
-            late = job.action != "trigger" and job.sent is None
-            if late and job.escalation.state != "expired":
-                # A person took it in Slack before the page landed: nobody needs waking.
+            events = job.events()
+            if not events:
                 self.service.page_done(job, skipped=True)
                 continue
             try:
-                if late:
-                    # It ran out at the paging tier and nobody was ever paged: page now,
-                    # so PagerDuty's record shows it, then close the incident.
-                    self.send(replace(job, action="trigger"))
-                    self.service.page_done(replace(job, action="trigger"), claimed=True)
+                for event in events[:-1]:
+                    self.send(replace(job, action=event))
+                    self.service.page_done(replace(job, action=event), claimed=True)
                 self.send(job)
             except Exception as exc:
                 error = describe(exc)

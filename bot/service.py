@@ -91,6 +91,17 @@ class PageJob:
     escalation: EscalationView
     attempts: int = 0
 
+    def events(self) -> tuple[str, ...]:
+        """What to send, in order, to bring PagerDuty to `action`. A page that never
+        landed owes nothing once a person took the escalation in Slack (nobody needs
+        waking), but is still sent, then closed, when it ran out at the paging tier with
+        nobody ever paged: PagerDuty's record then shows it went unanswered."""
+        if self.action == "trigger" or self.sent is not None:
+            return (self.action,)
+        if self.escalation.state == "expired":
+            return ("trigger", self.action)
+        return ()
+
 
 @dataclass
 class _SweepPlan:

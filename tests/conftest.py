@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from bot.keys import KeyNames
 from bot.policy import Policy, parse_policy
 from bot.service import EscalationService
 from tests.support.databases import DatabaseFactory, database_factory
+from tests.support.keyspace import delete_prefixed, new_prefix
 from tests.support.redis_server import PrivateRedis
 
 REDIS_URL = os.environ.get("ESCBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -66,12 +66,10 @@ def redis_url() -> str:
 @pytest.fixture
 def prefix(redis_url: str) -> Iterator[str]:
     """A key prefix of this test's own; its keys are removed afterwards."""
-    value = f"escbot-test:{uuid.uuid4().hex[:10]}:"
+    value = new_prefix()
     yield value
     client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(match=f"{value}*", count=1000))
-    if keys:
-        client.delete(*keys)
+    delete_prefixed(client, value)
     client.close()
 
 

@@ -27,21 +27,20 @@ from .core import (
     ApprovalOutcome,
     EscalationOptions,
     FailMode,
-    GuardCore,
     GuardState,
     GuardView,
     InboxMessage,
     InboxPlan,
     as_text,
-    build_escalation,
     check_timeout,
-    client_name,
+    decision_unreadable,
     describe,
-    escalation_fields,
+    escalation_not_written,
     event_fields,
+    event_not_written,
     expired_outcome,
+    expiry_note,
     parse_decision,
-    resolve_settings,
 )
 from .errors import ControlPlaneUnreachable, TaskKilled
 from .guard import RETRY_MAX
@@ -121,6 +120,8 @@ class AsyncTaskGuard(GuardView):
                 await guard.run(one_step())  # a kill cancels it mid-await: TaskKilled
     """
 
+    _redis: aioredis.Redis
+
     def __init__(
         self,
         task_id: str,
@@ -135,29 +136,24 @@ class AsyncTaskGuard(GuardView):
         push: bool = True,
         socket_timeout: float = 2.0,
     ) -> None:
-        url, prefix = resolve_settings(url, prefix)
-        self._core = GuardCore(
+        self._setup(
             task_id,
+            connect,
+            redis=redis,
+            url=url,
             prefix=prefix,
             agent=agent,
             consumer=consumer,
             on_unreachable=on_unreachable,
             reread_interval=reread_interval,
+            push=push,
+            socket_timeout=socket_timeout,
         )
-        self._own_client = redis is None
-        self._redis = redis or connect(
-            url, timeout=socket_timeout, name=client_name(task_id, self._core.consumer)
-        )
-        self._push = push
-        self._start_timeout = 2 * socket_timeout + 1.0
         self._changed = asyncio.Event()
         self._first_read = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
         self._waiters: dict[str, asyncio.Event] = {}
         self._protections: set[Protection] = set()
-        self._next_sync = 0.0
-        self._failures = 0
-        self._closed = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -281,23 +277,13 @@ class AsyncTaskGuard(GuardView):
         **options: Unpack[EscalationOptions],
     ) -> str:
         """As `TaskGuard.escalate`."""
-        escalation, escalation_id = build_escalation(
-            self.task_id,
-            self._core.agent,
-            reason=reason,
-            kind=kind,
-            action=action,
-            args=args,
-            options=options,
+        fields, escalation_id = self._core.escalation(
+            reason=reason, kind=kind, action=action, args=args, options=options
         )
         try:
-            await self._redis.xadd(self.keys.escalations, escalation_fields(escalation))
+            await self._redis.xadd(self.keys.escalations, fields)
         except redis.RedisError as exc:
-            raise ControlPlaneUnreachable(
-                f"escalation {escalation_id} was not written ({describe(exc)}); "
-                "retry with the same escalation_id",
-                escalation_id=escalation_id,
-            ) from exc
+            raise escalation_not_written(escalation_id, exc) from exc
         return escalation_id
 
     async def request_approval(
@@ -311,16 +297,9 @@ class AsyncTaskGuard(GuardView):
     ) -> ApprovalOutcome:
         """As `TaskGuard.request_approval`."""
         check_timeout(timeout)
-        escalation, eid = build_escalation(
-            self.task_id,
-            self._core.agent,
-            reason=reason,
-            kind="approval",
-            action=action,
-            args=args,
-            options=options,
+        fields, eid = self._core.escalation(
+            reason=reason, kind="approval", action=action, args=args, options=options
         )
-        fields = escalation_fields(escalation)
         decision_key = self.keys.decision(eid)
         deadline = _monotonic() + timeout
         core = self._core
@@ -340,9 +319,7 @@ class AsyncTaskGuard(GuardView):
                         written = True
                 except redis.RedisError as exc:
                     if core.on_unreachable == "raise":
-                        raise ControlPlaneUnreachable(
-                            f"waiting for {decision_key}: {describe(exc)}", escalation_id=eid
-                        ) from exc
+                        raise decision_unreadable(decision_key, eid, exc) from exc
                 remaining = deadline - _monotonic()
                 if remaining <= 0:
                     break
@@ -352,9 +329,7 @@ class AsyncTaskGuard(GuardView):
         if raw is None:
             if written:
                 with contextlib.suppress(ControlPlaneUnreachable):
-                    await self.say(
-                        f"stopped waiting for a decision after {timeout:g}s (expired)", eid
-                    )
+                    await self.say(expiry_note(timeout), eid)
             return expired_outcome(eid, timeout)
         outcome = parse_decision(eid, raw)
         core.note_outcome(outcome)
@@ -366,9 +341,7 @@ class AsyncTaskGuard(GuardView):
         try:
             return as_text(await self._redis.xadd(self.keys.agent_events, fields))
         except redis.RedisError as exc:
-            raise ControlPlaneUnreachable(
-                f"{self.keys.agent_events} was not written: {describe(exc)}"
-            ) from exc
+            raise event_not_written(self.keys.agent_events, exc) from exc
 
     # ------------------------------------------------------------------ the reader task
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypedDict
 
@@ -214,6 +214,31 @@ def build_escalation(
     return escalation, escalation_id
 
 
+def escalation_not_written(escalation_id: str, exc: BaseException) -> ControlPlaneUnreachable:
+    return ControlPlaneUnreachable(
+        f"escalation {escalation_id} was not written ({describe(exc)}); "
+        "retry with the same escalation_id",
+        escalation_id=escalation_id,
+    )
+
+
+def decision_unreadable(
+    key: str, escalation_id: str, exc: BaseException
+) -> ControlPlaneUnreachable:
+    return ControlPlaneUnreachable(
+        f"waiting for {key}: {describe(exc)}", escalation_id=escalation_id
+    )
+
+
+def event_not_written(key: str, exc: BaseException) -> ControlPlaneUnreachable:
+    return ControlPlaneUnreachable(f"{key} was not written: {describe(exc)}")
+
+
+def expiry_note(timeout: float) -> str:
+    """What the agent says in the thread when it stops waiting for a decision."""
+    return f"stopped waiting for a decision after {timeout:g}s (expired)"
+
+
 def check_timeout(timeout: float) -> float:
     if not timeout > 0:
         raise ValueError("timeout must be a positive number of seconds")
@@ -303,6 +328,27 @@ class GuardCore:
         self._handed: list[str] = []  # returned by the last checkpoint, not yet taken
         self._to_ack: list[str] = []  # taken (or skipped), not yet acknowledged
         self._known: set[str] = set()  # handed or skipped, until acknowledged
+
+    def escalation(
+        self,
+        *,
+        reason: str,
+        kind: Kind,
+        action: str | None,
+        args: Mapping[str, Any] | None,
+        options: EscalationOptions,
+    ) -> tuple[dict[str, str], str]:
+        """The `escalations` stream fields of a new escalation of this task, and its id."""
+        escalation, escalation_id = build_escalation(
+            self.task_id,
+            self.agent,
+            reason=reason,
+            kind=kind,
+            action=action,
+            args=args,
+            options=options,
+        )
+        return escalation_fields(escalation), escalation_id
 
     # ------------------------------------------------------------------ the view
 
@@ -574,9 +620,46 @@ class GuardCore:
 
 
 class GuardView:
-    """What both guards show of their view (read without a lock: each is one attribute)."""
+    """What both guards share outside the core: their set-up, and what they show of their
+    view (read without a lock: each is one attribute)."""
 
     _core: GuardCore
+
+    def _setup(
+        self,
+        task_id: str,
+        connect: Callable[..., Any],
+        *,
+        redis: Any,
+        url: str | None,
+        prefix: str | None,
+        agent: str,
+        consumer: str | None,
+        on_unreachable: FailMode,
+        reread_interval: float,
+        push: bool,
+        socket_timeout: float,
+    ) -> None:
+        """The guards' constructor arguments, checked and kept; `connect` makes the client
+        (sync or asyncio) when none is shared."""
+        url, prefix = resolve_settings(url, prefix)
+        self._core = GuardCore(
+            task_id,
+            prefix=prefix,
+            agent=agent,
+            consumer=consumer,
+            on_unreachable=on_unreachable,
+            reread_interval=reread_interval,
+        )
+        self._own_client = redis is None
+        self._redis = redis or connect(
+            url, timeout=socket_timeout, name=client_name(task_id, self._core.consumer)
+        )
+        self._push = push
+        self._start_timeout = 2 * socket_timeout + 1.0
+        self._next_sync = 0.0
+        self._failures = 0
+        self._closed = False
 
     @property
     def task_id(self) -> str:

@@ -28,21 +28,20 @@ from .core import (
     ApprovalOutcome,
     EscalationOptions,
     FailMode,
-    GuardCore,
     GuardState,
     GuardView,
     InboxMessage,
     InboxPlan,
     as_text,
-    build_escalation,
     check_timeout,
-    client_name,
+    decision_unreadable,
     describe,
-    escalation_fields,
+    escalation_not_written,
     event_fields,
+    event_not_written,
     expired_outcome,
+    expiry_note,
     parse_decision,
-    resolve_settings,
 )
 from .errors import ControlPlaneUnreachable
 
@@ -81,6 +80,8 @@ class TaskGuard(GuardView):
     Its methods may be called from any thread.
     """
 
+    _redis: redis.Redis
+
     def __init__(
         self,
         task_id: str,
@@ -95,30 +96,25 @@ class TaskGuard(GuardView):
         push: bool = True,
         socket_timeout: float = 2.0,
     ) -> None:
-        url, prefix = resolve_settings(url, prefix)
-        self._core = GuardCore(
+        self._setup(
             task_id,
+            connect,
+            redis=redis,
+            url=url,
             prefix=prefix,
             agent=agent,
             consumer=consumer,
             on_unreachable=on_unreachable,
             reread_interval=reread_interval,
+            push=push,
+            socket_timeout=socket_timeout,
         )
-        self._own_client = redis is None
-        self._redis = redis or connect(
-            url, timeout=socket_timeout, name=client_name(task_id, self._core.consumer)
-        )
-        self._push = push
-        self._start_timeout = 2 * socket_timeout + 1.0
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._first_read = threading.Event()
         self._thread: threading.Thread | None = None
         self._pubsub: Any = None
         self._waiters: dict[str, threading.Event] = {}
-        self._next_sync = 0.0
-        self._failures = 0
-        self._closed = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -267,23 +263,13 @@ class TaskGuard(GuardView):
     ) -> str:
         """Write an escalation to `escalations` and return its id (made here unless given:
         retrying with the same id stays one escalation). Does not wait."""
-        escalation, escalation_id = build_escalation(
-            self.task_id,
-            self._core.agent,
-            reason=reason,
-            kind=kind,
-            action=action,
-            args=args,
-            options=options,
+        fields, escalation_id = self._core.escalation(
+            reason=reason, kind=kind, action=action, args=args, options=options
         )
         try:
-            self._redis.xadd(self.keys.escalations, escalation_fields(escalation))
+            self._redis.xadd(self.keys.escalations, fields)
         except redis.RedisError as exc:
-            raise ControlPlaneUnreachable(
-                f"escalation {escalation_id} was not written ({describe(exc)}); "
-                "retry with the same escalation_id",
-                escalation_id=escalation_id,
-            ) from exc
+            raise escalation_not_written(escalation_id, exc) from exc
         return escalation_id
 
     def request_approval(
@@ -304,16 +290,9 @@ class TaskGuard(GuardView):
         until the timeout, except under `on_unreachable="raise"`.
         """
         check_timeout(timeout)
-        escalation, eid = build_escalation(
-            self.task_id,
-            self._core.agent,
-            reason=reason,
-            kind="approval",
-            action=action,
-            args=args,
-            options=options,
+        fields, eid = self._core.escalation(
+            reason=reason, kind="approval", action=action, args=args, options=options
         )
-        fields = escalation_fields(escalation)
         decision_key = self.keys.decision(eid)
         deadline = _monotonic() + timeout
         woken = threading.Event()
@@ -336,9 +315,7 @@ class TaskGuard(GuardView):
                         written = True
                 except redis.RedisError as exc:
                     if core.on_unreachable == "raise":
-                        raise ControlPlaneUnreachable(
-                            f"waiting for {decision_key}: {describe(exc)}", escalation_id=eid
-                        ) from exc
+                        raise decision_unreadable(decision_key, eid, exc) from exc
                 remaining = deadline - _monotonic()
                 if remaining <= 0:
                     break
@@ -349,7 +326,7 @@ class TaskGuard(GuardView):
         if raw is None:
             if written:
                 with contextlib.suppress(ControlPlaneUnreachable):
-                    self.say(f"stopped waiting for a decision after {timeout:g}s (expired)", eid)
+                    self.say(expiry_note(timeout), eid)
             return expired_outcome(eid, timeout)
         outcome = parse_decision(eid, raw)
         with self._cond:
@@ -362,9 +339,7 @@ class TaskGuard(GuardView):
         try:
             return as_text(self._redis.xadd(self.keys.agent_events, fields))
         except redis.RedisError as exc:
-            raise ControlPlaneUnreachable(
-                f"{self.keys.agent_events} was not written: {describe(exc)}"
-            ) from exc
+            raise event_not_written(self.keys.agent_events, exc) from exc
 
     # ------------------------------------------------------------------ the reader thread
 

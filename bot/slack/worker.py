@@ -138,12 +138,15 @@ class SlackWorker:
         if seq is None:
             return 0  # another replica holds the cursor
         delivered = 0
-        while records := self.delivery.records_after(seq):
-            self.post_cards()  # a new card never waits behind a long backlog of redraws
+        records = self.delivery.records_after(seq)
+        while records:
             self._deliver_or_skip(records)
             seq = records[-1].seq
             self.delivery.advance(seq)  # one write a batch, not one a row
             delivered += len(records)
+            records = self.delivery.records_after(seq)
+            if records:
+                self.post_cards()  # a new card never waits behind a long backlog of redraws
         return delivered
 
     def _deliver_or_skip(self, records: list[AuditRecord]) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from tests.support.bot_process import BotProcess
 from tests.support.databases import DatabaseFactory
 from tests.support.factories import escalation_data
 from tests.support.fake_slack import FakeSlack, Message
+from tests.support.keyspace import delete_prefixed, new_prefix
 from tests.support.slack_requests import SlackRequests
 from tests.support.waiting import wait_until
 
@@ -127,6 +127,22 @@ def response_url_of(body: Any) -> str:
     return json.loads(fields["payload"][0])["response_url"]
 
 
+def bot_env(
+    api_url: str, redis_url: str, prefix: str, database_url: str, policy: Path
+) -> dict[str, str]:
+    """`escbot serve`'s settings against the fakes, without the Slack signing secret or
+    app token that pick its mode."""
+    return {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_API_URL": api_url,
+        "REDIS_URL": redis_url,
+        "REDIS_KEY_PREFIX": prefix,
+        "DATABASE_URL": database_url,
+        "ESCBOT_POLICY": str(policy),
+        "ESCBOT_SWEEP_INTERVAL": "1",
+    }
+
+
 def make_bot(
     tmp: Path,
     database_url: str,
@@ -135,19 +151,14 @@ def make_bot(
     extra_env: dict[str, str] | None = None,
     policy: str = POLICY_YAML,
 ) -> Iterator[Bot]:
-    prefix = f"escbot-test:{uuid.uuid4().hex[:10]}:"
+    prefix = new_prefix()
     (tmp / "policy.yaml").write_text(policy)
     fake = FakeSlack(groups={"S0OPS": [GROUP_MEMBER]}).start()
-    env = {
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": fake.api_url,
-        "REDIS_URL": redis_url,
-        "REDIS_KEY_PREFIX": prefix,
-        "DATABASE_URL": database_url,
-        "ESCBOT_POLICY": str(tmp / "policy.yaml"),
-        "ESCBOT_SWEEP_INTERVAL": "1",
-    } | (extra_env or {})
+    env = (
+        bot_env(fake.api_url, redis_url, prefix, database_url, tmp / "policy.yaml")
+        | {"SLACK_SIGNING_SECRET": SIGNING_SECRET}
+        | (extra_env or {})
+    )
     process = BotProcess(env, tmp)
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     store = Store.from_url(database_url)
@@ -161,9 +172,7 @@ def make_bot(
         slack.close()
         fake.stop()
         store.dispose()
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        if keys:
-            client.delete(*keys)
+        delete_prefixed(client, prefix)
         client.close()
 
 

@@ -17,12 +17,13 @@ import redis
 
 from bot.db.store import Store
 from tests.conftest import OPERATOR, POLICY_YAML
-from tests.slack.conftest import BOT_TOKEN, Bot, wait_until
+from tests.slack.conftest import Bot, bot_env, wait_until
 from tests.support.bot_process import BotProcess
 from tests.support.cli import Cli
 from tests.support.databases import DatabaseFactory
 from tests.support.fake_slack import FakeSlack
 from tests.support.fake_socket_mode import FakeSocketMode
+from tests.support.keyspace import delete_prefixed, new_prefix
 from tests.support.slack_requests import SlackRequests
 
 APP_TOKEN = "xapp-1-test"
@@ -62,19 +63,15 @@ def socket_bot(
 ) -> Iterator[Bot]:
     """`escbot serve` without --http: Socket Mode, through the fake's apps.connections.open."""
     tmp: Path = tmp_path_factory.mktemp("socket-bot")
-    prefix = f"escbot-test:{uuid.uuid4().hex[:10]}:"
+    prefix = new_prefix()
     (tmp / "policy.yaml").write_text(POLICY_YAML)
     fake = FakeSlack(socket_mode_url=socket_mode.url).start()
-    env = {
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_APP_TOKEN": APP_TOKEN,
-        "SLACK_API_URL": fake.api_url,
-        "REDIS_URL": redis_url,
-        "REDIS_KEY_PREFIX": prefix,
-        "DATABASE_URL": sqlite_databases.fresh(),
-        "ESCBOT_POLICY": str(tmp / "policy.yaml"),
-        "ESCBOT_SWEEP_INTERVAL": "1",
-    } | PROXIES_UNSET
+    database_url = sqlite_databases.fresh()
+    env = (
+        bot_env(fake.api_url, redis_url, prefix, database_url, tmp / "policy.yaml")
+        | {"SLACK_APP_TOKEN": APP_TOKEN}
+        | PROXIES_UNSET
+    )
     process = BotProcess(env, tmp, http=False)
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     store = Store.from_url(env["DATABASE_URL"])
@@ -96,9 +93,7 @@ def socket_bot(
         payloads.close()
         fake.stop()
         store.dispose()
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        if keys:
-            client.delete(*keys)
+        delete_prefixed(client, prefix)
         assert list(client.scan_iter(match=f"{prefix}*", count=1000)) == []
         client.close()
     assert port_is_closed(fake_port)
@@ -195,15 +190,12 @@ def test_slack_down_at_start_is_waited_for_not_fatal(
     (tmp_path / "policy.yaml").write_text(POLICY_YAML)
     with FakeSlack(socket_mode_url=socket_mode.url) as fake:
         fake.set_down(True)
-        env = {
-            "SLACK_BOT_TOKEN": BOT_TOKEN,
-            "SLACK_APP_TOKEN": APP_TOKEN,
-            "SLACK_API_URL": fake.api_url,
-            "REDIS_URL": redis_url,
-            "REDIS_KEY_PREFIX": f"escbot-test:{uuid.uuid4().hex[:10]}:",
-            "DATABASE_URL": sqlite_databases.fresh(),
-            "ESCBOT_POLICY": str(tmp_path / "policy.yaml"),
-        } | PROXIES_UNSET
+        database_url = sqlite_databases.fresh()
+        env = (
+            bot_env(fake.api_url, redis_url, new_prefix(), database_url, tmp_path / "policy.yaml")
+            | {"SLACK_APP_TOKEN": APP_TOKEN}
+            | PROXIES_UNSET
+        )
         process = BotProcess(env, tmp_path, http=False)
         try:
             process.start(ready=lambda: len(fake.calls("apps.connections.open")) >= 1, timeout=30)
@@ -219,17 +211,9 @@ def test_a_refused_app_token_stops_start_up_in_one_line(
 ) -> None:
     (tmp_path / "policy.yaml").write_text(POLICY_YAML)
     with FakeSlack() as fake:  # no Socket Mode URL: apps.connections.open is refused
-        cli = Cli(
-            tmp_path,
-            {
-                "SLACK_BOT_TOKEN": BOT_TOKEN,
-                "SLACK_APP_TOKEN": APP_TOKEN,
-                "SLACK_API_URL": fake.api_url,
-                "REDIS_URL": redis_url,
-                "DATABASE_URL": sqlite_databases.fresh(),
-                "ESCBOT_POLICY": str(tmp_path / "policy.yaml"),
-            },
-        )
+        database_url = sqlite_databases.fresh()
+        env = bot_env(fake.api_url, redis_url, new_prefix(), database_url, tmp_path / "policy.yaml")
+        cli = Cli(tmp_path, env | {"SLACK_APP_TOKEN": APP_TOKEN})
         ran = cli("serve")
     assert ran.code == 2, ran.err
     assert "Traceback" not in ran.err and "token` will be unused" not in ran.err

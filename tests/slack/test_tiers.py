@@ -14,9 +14,9 @@ import redis
 from blocks.actions import Action
 from tests.conftest import OPERATOR
 from tests.slack.conftest import (
-    BOT_TOKEN,
     SIGNING_SECRET,
     Bot,
+    bot_env,
     make_bot,
     running_bot,
     wait_until,
@@ -26,6 +26,7 @@ from tests.support.databases import DatabaseFactory
 from tests.support.factories import escalation_data
 from tests.support.fake_pagerduty import FakePagerDuty
 from tests.support.fake_slack import FakeSlack, Message
+from tests.support.keyspace import delete_prefixed, new_prefix
 from tests.support.redis_server import PrivateRedis
 
 ROUTING_KEY = "R0UTINGKEY0123456789ABCDEFGHIJKL"
@@ -243,19 +244,15 @@ def test_two_serve_processes_on_one_postgresql_database_page_once_each(
     tmp_path: Path, pg_databases: DatabaseFactory, redis_url: str, pagerduty: FakePagerDuty
 ) -> None:
     (tmp_path / "policy.yaml").write_text(FAST_POLICY.format(t=1))
-    prefix = f"escbot-test:{uuid.uuid4().hex[:10]}:"
+    prefix = new_prefix()
     database_url = pg_databases.fresh()
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     with FakeSlack() as fake:
-        env = {
-            "SLACK_BOT_TOKEN": BOT_TOKEN,
-            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            "SLACK_API_URL": fake.api_url,
-            "REDIS_URL": redis_url,
-            "REDIS_KEY_PREFIX": prefix,
-            "DATABASE_URL": database_url,
-            "ESCBOT_POLICY": str(tmp_path / "policy.yaml"),
-        } | paging_env(pagerduty)
+        env = (
+            bot_env(fake.api_url, redis_url, prefix, database_url, tmp_path / "policy.yaml")
+            | {"SLACK_SIGNING_SECRET": SIGNING_SECRET}
+            | paging_env(pagerduty)
+        )
         replicas = [BotProcess(env, tmp_path) for _ in range(2)]
         try:
             for replica in replicas:
@@ -289,9 +286,7 @@ def test_two_serve_processes_on_one_postgresql_database_page_once_each(
                 thread.start()
             for thread in threads:
                 thread.join()
-            keys = list(client.scan_iter(match=f"{prefix}*"))
-            if keys:
-                client.delete(*keys)
+            delete_prefixed(client, prefix)
             client.close()
 
 
