@@ -36,10 +36,10 @@ from bench.common import REDIS_URL, database, save, summary, timed
 from bench.service import POLICY
 from bot.agent import AsyncTaskGuard, TaskGuard, TaskKilled, is_killed
 from bot.control import ControlPlane, Effect, connect
+from bot.core import EscalationService
 from bot.db.store import Store
 from bot.keys import KeyNames
 from bot.policy import parse_policy
-from bot.service import EscalationService
 
 STEP = 0.0005  # seconds between two checkpoints of the sync agent
 POLL = 0.010  # re-read interval with the push subscriber off

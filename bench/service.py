@@ -21,10 +21,10 @@ import redis
 from bench.common import REDIS_URL, database, save, summary, timed
 from bot.contracts import Escalation
 from bot.control import ControlPlane, connect
+from bot.core import EscalationService
 from bot.db.store import Store
 from bot.keys import KeyNames
 from bot.policy import parse_policy
-from bot.service import EscalationService
 
 POLICY = b"""
 roles: {operator: [U0OPERATOR], admin: [U0ADMIN]}

@@ -23,13 +23,13 @@ from sqlalchemy import text, update
 
 from bench.common import REDIS_URL, database, save
 from bot.control import ControlPlane, connect
+from bot.core import EscalationService
+from bot.core.delivery import ChatDelivery
 from bot.db.models import CardRow, EscalationRow
 from bot.db.store import Store
-from bot.delivery import Delivery
 from bot.keys import KeyNames
 from bot.pager import Pager
 from bot.policy import parse_policy
-from bot.service import EscalationService
 from bot.slack.client import make_web_client
 from bot.slack.worker import SlackWorker
 from tests.conftest import POLICY_YAML
@@ -129,7 +129,7 @@ def run_kind(kind: str, total: int, repeat: int) -> dict[str, object]:
         ids = fill(store, total, policy.version)
         worker = SlackWorker(
             make_web_client("xoxb-bench", slack.api_url),
-            Delivery(store, "bench", clock=lambda: NOW),
+            ChatDelivery(store, "bench", clock=lambda: NOW),
             policy,
             clock=lambda: NOW,
         )

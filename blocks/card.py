@@ -38,7 +38,7 @@ from blocks.text import (
     when,
     who,
 )
-from bot.views import EscalationView
+from bot.records import EscalationRecord
 
 SEVERITY_MARK = {"critical": "🔴", "high": "🟠", "medium": "🟡", "low": "🔵"}
 KIND_TITLE = {"approval": "Approval needed", "exception": "Exception", "review": "Review"}
@@ -69,7 +69,7 @@ class Card:
     truncated: bool
 
 
-def escalation_card(view: EscalationView, ctx: CardContext, now: datetime) -> Card:
+def escalation_card(view: EscalationRecord, ctx: CardContext, now: datetime) -> Card:
     cut = _Cutter()
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text=fit(_title(view), HEADER_LIMIT), emoji=True)),
@@ -112,13 +112,13 @@ class _Cutter:
         return fit(text, limit)
 
 
-def _title(view: EscalationView) -> str:
+def _title(view: EscalationRecord) -> str:
     mark = SEVERITY_MARK.get(view.severity, "⚪")
     subject = view.task_type or (view.action or {}).get("name") or view.task_id
     return f"{mark} {KIND_TITLE.get(view.kind, view.kind.title())}: {subject}"
 
 
-def _facts(view: EscalationView, cut: _Cutter) -> list[MarkdownTextObject]:
+def _facts(view: EscalationRecord, cut: _Cutter) -> list[MarkdownTextObject]:
     confidence = "-" if view.confidence is None else f"{view.confidence:.0%}"
     facts = [
         ("Agent", escape(view.agent)),
@@ -164,7 +164,7 @@ def _context(context: dict[str, Any], cut: _Cutter) -> str:
     return "*Context the agent used*\n" + "\n".join(lines)
 
 
-def _status(view: EscalationView, ctx: CardContext, now: datetime) -> Block:
+def _status(view: EscalationRecord, ctx: CardContext, now: datetime) -> Block:
     lines: list[str] = []
     if view.acknowledged_by:
         lines.append(
@@ -211,7 +211,7 @@ PAGED = {
 }
 
 
-def _paging(view: EscalationView) -> str | None:
+def _paging(view: EscalationRecord) -> str | None:
     if view.page_wanted is None:
         return None
     if view.page_sent == view.page_wanted:
@@ -224,7 +224,7 @@ def _paging(view: EscalationView) -> str | None:
     return f"📟 Sending PagerDuty the {view.page_wanted}…"
 
 
-def _decided(view: EscalationView) -> str:
+def _decided(view: EscalationRecord) -> str:
     head = OUTCOME_LINE.get(view.state, view.state)
     if view.state == "expired":
         line = f"{head}: nobody decided in time ({when(view.decided_at)})"
@@ -239,12 +239,12 @@ def _decided(view: EscalationView) -> str:
     return line
 
 
-def _button(label: str, action: Action, view: EscalationView, **kwargs: Any) -> ButtonElement:
+def _button(label: str, action: Action, view: EscalationRecord, **kwargs: Any) -> ButtonElement:
     value = ButtonValue(escalation_id=view.id).dump()
     return ButtonElement(text=label, action_id=action.value, value=value, **kwargs)
 
 
-def _buttons(view: EscalationView, *, truncated: bool) -> ActionsBlock:
+def _buttons(view: EscalationRecord, *, truncated: bool) -> ActionsBlock:
     elements = []
     if view.state == "open":
         elements.append(_button("Acknowledge", Action.ACKNOWLEDGE, view))
@@ -275,14 +275,14 @@ def _buttons(view: EscalationView, *, truncated: bool) -> ActionsBlock:
     return ActionsBlock(block_id=f"escalation:{view.id}"[:255], elements=elements)
 
 
-def _context_button(view: EscalationView) -> ActionsBlock:
+def _context_button(view: EscalationRecord) -> ActionsBlock:
     return ActionsBlock(
         block_id=f"context:{view.id}"[:255],
         elements=[_button("Full context", Action.FULL_CONTEXT, view)],
     )
 
 
-def _footer(view: EscalationView) -> ContextBlock:
+def _footer(view: EscalationRecord) -> ContextBlock:
     text = (
         f"Escalation `{view.id}` · {view.kind} · opened {when(view.created_at)} · "
         f"policy {view.policy_version}"
@@ -290,7 +290,7 @@ def _footer(view: EscalationView) -> ContextBlock:
     return ContextBlock(elements=[MarkdownTextObject(text=fit(text, 3000))])
 
 
-def _fallback(view: EscalationView) -> str:
+def _fallback(view: EscalationRecord) -> str:
     state = "" if view.is_open else f" ({view.state})"
     return (
         f"{KIND_TITLE.get(view.kind, view.kind)}: {view.agent} on {view.task_id} "

@@ -17,7 +17,7 @@ from slack_sdk.models.blocks import (
 
 from blocks.actions import Action
 from blocks.text import MAX_MESSAGE_BLOCKS, SECTION_LIMIT, escape, fit, when, who
-from bot.views import AuditRecord, ControlView, EscalationView, Overview, TaskStatus
+from bot.records import AuditRecord, ControlRecord, EscalationRecord, Overview, TaskStatus
 
 USAGE = """*`/agent` commands*
 • `/agent kill <task_id> [reason…]`: stop a task at its next check (operator)
@@ -45,7 +45,7 @@ def _section(text: str) -> SectionBlock:
     return SectionBlock(text=MarkdownTextObject(text=fit(text, SECTION_LIMIT)))
 
 
-def _control_line(label: str, control: ControlView | None, idle: str) -> str:
+def _control_line(label: str, control: ControlRecord | None, idle: str) -> str:
     if control is None:
         return f"*{label}*: {idle}"
     return (
@@ -54,7 +54,7 @@ def _control_line(label: str, control: ControlView | None, idle: str) -> str:
     )
 
 
-def _escalation_line(esc: EscalationView) -> str:
+def _escalation_line(esc: EscalationRecord) -> str:
     return (
         f"`{esc.id}` · `{esc.task_id}` · *{esc.state}* · {esc.severity} · tier {esc.tier} · "
         f"{escape(fit(esc.reason, 120))}"

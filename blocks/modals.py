@@ -23,10 +23,10 @@ from blocks.text import (
     fit,
     pretty_json,
 )
-from bot.views import EscalationView
+from bot.records import EscalationRecord
 
 
-def _summary(view: EscalationView) -> SectionBlock:
+def _summary(view: EscalationRecord) -> SectionBlock:
     action = (view.action or {}).get("name", "-")
     text = (
         f"*{escape(view.agent)}* on `{view.task_id}` wants `{escape(str(action))}`\n"
@@ -42,7 +42,7 @@ def _ask(
     field: Field_,
     label: str,
     hint: str,
-    view: EscalationView,
+    view: EscalationRecord,
     channel: str | None,
 ) -> View:
     return View(
@@ -66,7 +66,7 @@ def _ask(
     )
 
 
-def reject_modal(view: EscalationView, channel: str | None = None) -> View:
+def reject_modal(view: EscalationRecord, channel: str | None = None) -> View:
     return _ask(
         Callback.REJECT,
         "Reject",
@@ -79,7 +79,7 @@ def reject_modal(view: EscalationView, channel: str | None = None) -> View:
     )
 
 
-def redirect_modal(view: EscalationView, channel: str | None = None) -> View:
+def redirect_modal(view: EscalationRecord, channel: str | None = None) -> View:
     return _ask(
         Callback.REDIRECT,
         "Redirect",
@@ -92,7 +92,7 @@ def redirect_modal(view: EscalationView, channel: str | None = None) -> View:
     )
 
 
-def context_modal(view: EscalationView) -> View:
+def context_modal(view: EscalationRecord) -> View:
     """Everything the agent sent, in as many sections as Slack allows."""
     parts: list[tuple[str, str]] = [("Reason", escape(view.reason))]
     if view.action:

@@ -16,9 +16,9 @@ import redis
 from pydantic import ValidationError
 
 from bot.contracts import Escalation
+from bot.core import EscalationService
 from bot.errors import InvalidInput
 from bot.keys import KeyNames
-from bot.service import EscalationService
 from bot.streams import GROUP, StreamConsumer
 from bot.validation import one_line
 

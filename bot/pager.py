@@ -18,8 +18,8 @@ from types import ModuleType
 from typing import Any
 
 from blocks.text import compact_json, fit
-from bot.service import EscalationService, PageJob
-from bot.views import EscalationView
+from bot.core import EscalationService, PageJob
+from bot.records import EscalationRecord
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +36,12 @@ def pdpyras_module() -> ModuleType:
     return pdpyras
 
 
-def summary(view: EscalationView) -> str:
+def summary(view: EscalationRecord) -> str:
     text = f"[{view.severity}] {view.agent} on {view.task_id}: {view.reason}"
     return fit(" ".join(text.split()), SUMMARY_LIMIT)
 
 
-def trigger_event(view: EscalationView) -> dict[str, Any]:
+def trigger_event(view: EscalationRecord) -> dict[str, Any]:
     """The arguments of EventsAPISession.trigger for an escalation."""
     links = [
         {"href": card.permalink, "text": f"Escalation card in Slack ({card.tier})"}

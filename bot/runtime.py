@@ -9,10 +9,10 @@ import redis
 
 from bot.authz import GroupDirectory
 from bot.control import ControlPlane, connect
+from bot.core import EscalationService, Listener
 from bot.db.store import Store
 from bot.keys import KeyNames
 from bot.policy import Policy, load_policy
-from bot.service import EscalationService, Listener
 from bot.settings import Settings
 
 

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.control import ControlPlaneError, connect
+from bot.core.delivery import ChatDelivery
 from bot.db import migrate as migrations
 from bot.db.engine import make_engine
-from bot.delivery import Delivery
 from bot.errors import ConfigError
 from bot.intake import Intake
 from bot.pager import Pager
@@ -61,7 +61,7 @@ def serve(settings: Settings, *, http: bool, host: str, port: int, migrate: bool
     identity = check_token(client)
     runtime = build_runtime(settings, policy=policy, directory=SlackGroupDirectory(client))
     owner = default_consumer()
-    delivery = Delivery(runtime.store, owner)
+    delivery = ChatDelivery(runtime.store, owner)
     worker = SlackWorker(client, delivery, policy)
     runtime.service.listeners.append(worker.wake)
     deps = Deps(runtime.service, delivery, policy)
@@ -89,7 +89,7 @@ def serve(settings: Settings, *, http: bool, host: str, port: int, migrate: bool
                 connect(settings.redis_url, timeout=5),
                 runtime.keys,
                 client,
-                delivery,
+                runtime.service,
                 policy,
                 consumer=owner,
             ).run,

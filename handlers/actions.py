@@ -15,7 +15,7 @@ from blocks.actions import Action, ButtonValue
 from blocks.modals import context_modal, redirect_modal, reject_modal
 from bot.clock import iso
 from bot.errors import AlreadyDecided, InvalidInput
-from bot.views import EscalationView
+from bot.records import EscalationRecord
 from handlers.deps import Deps, Registry
 from handlers.errors import reporting
 
@@ -86,6 +86,6 @@ def register(app: App, deps: Deps, registry: Registry) -> None:
     on(Action.CONFIRM_REVIVE_ALL, confirm_revive_all)
 
 
-def _decided(view: EscalationView) -> AlreadyDecided:
+def _decided(view: EscalationRecord) -> AlreadyDecided:
     at = iso(view.decided_at) if view.decided_at else None
     return AlreadyDecided(view.id, view.state, view.decided_by, at)

@@ -8,7 +8,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from blocks.messages import overview_message, status_message, usage
-from bot.service import EscalationService
+from bot.core import EscalationService
 from handlers.deps import Deps, Registry
 from handlers.errors import reporting
 from handlers.parsing import Command, CommandError, parse

@@ -5,15 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bot.clock import Clock, utcnow
-from bot.delivery import Delivery
+from bot.core import EscalationService
+from bot.core.delivery import ChatDelivery
 from bot.policy import Policy
-from bot.service import EscalationService
 
 
 @dataclass(frozen=True)
 class Deps:
     service: EscalationService
-    delivery: Delivery
+    delivery: ChatDelivery
     policy: Policy
     clock: Clock = field(default=utcnow)
 

@@ -39,7 +39,7 @@ def register(app: App, deps: Deps, registry: Registry) -> None:
         if not is_person_reply(event):
             return
         with reporting(body, client):
-            escalation = deps.delivery.escalation_for_message(event["channel"], event["thread_ts"])
+            escalation = deps.service.escalation_for_message(event["channel"], event["thread_ts"])
             if escalation is None:
                 return  # a thread that is not under a card
             # A retried event (same message) is refused as already delivered: mark it anyway.

@@ -10,10 +10,10 @@ import pytest
 import redis
 
 from bot.control import ControlPlane, connect
+from bot.core import EscalationService
 from bot.db.store import Store
 from bot.keys import KeyNames
 from bot.policy import Policy, parse_policy
-from bot.service import EscalationService
 from tests.support.databases import DatabaseFactory, database_factory
 from tests.support.keyspace import delete_prefixed, new_prefix
 from tests.support.redis_server import PrivateRedis

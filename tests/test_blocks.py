@@ -16,14 +16,21 @@ from blocks.actions import Action, ButtonValue
 from blocks.card import Card, CardContext, escalation_card
 from blocks.messages import announcement, overview_message, status_message, usage
 from blocks.modals import context_modal, redirect_modal, reject_modal
-from bot.views import AuditRecord, CardView, ControlView, EscalationView, Overview, TaskStatus
+from bot.records import (
+    AuditRecord,
+    CardRecord,
+    ControlRecord,
+    EscalationRecord,
+    Overview,
+    TaskStatus,
+)
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 UPDATE = os.environ.get("UPDATE_SNAPSHOTS") == "1"
 OPENED = datetime(2026, 11, 22, 3, 0, 0, tzinfo=UTC)
 NOW = OPENED + timedelta(minutes=2)
 
-BASE = EscalationView(
+BASE = EscalationRecord(
     id="01JDQ7ZV3N8K4M2P6R9T1W5Y7A",
     task_id="refund-4711",
     agent="billing-agent",
@@ -46,7 +53,7 @@ BASE = EscalationView(
     created_at=OPENED,
     policy_version="sha256:059c9d2aa42ed70f",
     next_action_at=OPENED + timedelta(minutes=5),
-    cards=(CardView("triage", "C0TRIAGE", "1700000000.000100", None, False, OPENED),),
+    cards=(CardRecord("triage", "C0TRIAGE", "1700000000.000100", None, False, OPENED),),
 )
 TRIAGE = CardContext(next_tier="review", final_action="reject")
 DECIDED = {
@@ -55,7 +62,7 @@ DECIDED = {
     "next_action_at": None,
 }
 
-STATES: dict[str, tuple[EscalationView, CardContext]] = {
+STATES: dict[str, tuple[EscalationRecord, CardContext]] = {
     "open": (BASE, TRIAGE),
     "acknowledged": (
         replace(
@@ -214,7 +221,7 @@ def test_modals_are_valid() -> None:
 
 
 def test_status_list_and_announcements_are_valid() -> None:
-    control = ControlView("kill", "refund-4711", "runaway", "U0OPERATOR", OPENED)
+    control = ControlRecord("kill", "refund-4711", "runaway", "U0OPERATOR", OPENED)
     record = AuditRecord(
         7,
         OPENED,

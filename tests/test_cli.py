@@ -165,10 +165,10 @@ def test_decide_and_redirect_from_the_shell(
     cli: Cli, rdb: redis.Redis, prefix: str, database_url: str, redis_url: str
 ) -> None:
     from bot.control import ControlPlane, connect
+    from bot.core import EscalationService
     from bot.db.store import Store
     from bot.keys import KeyNames
     from bot.policy import parse_policy
-    from bot.service import EscalationService
     from tests.support.factories import escalation
 
     store = Store.from_url(database_url)

@@ -7,11 +7,11 @@ import json
 import redis
 import sqlalchemy as sa
 
+from bot.core import EscalationService
 from bot.db.models import EscalationRow
 from bot.db.store import Store
 from bot.intake import GROUP, Intake
 from bot.keys import KeyNames
-from bot.service import EscalationService
 from tests.support.factories import escalation_data
 
 

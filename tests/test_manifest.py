@@ -12,8 +12,8 @@ import yaml
 from blocks.actions import Action, Callback
 from blocks.card import escalation_card
 from blocks.messages import announcement
+from bot.records import AuditRecord
 from bot.slack.app import create_app
-from bot.views import AuditRecord
 from handlers.deps import Deps, Registry
 from tests.test_blocks import BASE, NOW, STATES, as_json
 

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.control import ControlPlane
+from bot.core import EscalationService
 from bot.db import audit
 from bot.db.store import Store
 from bot.pager import Pager, summary
-from bot.service import EscalationService
 from tests.conftest import OPERATOR
 from tests.support.factories import escalation
 from tests.support.fake_pagerduty import FakePagerDuty

@@ -10,12 +10,12 @@ import pytest
 import redis
 
 from bot.control import ControlPlane, ControlPlaneError, connect
+from bot.core import EscalationService
 from bot.db import audit
 from bot.db.models import ControlRow
 from bot.db.store import Store
 from bot.errors import ControlPlaneUnavailable
 from bot.keys import KeyNames
-from bot.service import EscalationService
 from tests.conftest import ADMIN, OPERATOR
 from tests.support.factories import escalation
 from tests.support.redis_server import PrivateRedis

@@ -12,6 +12,7 @@ import redis
 import sqlalchemy as sa
 
 from bot.control import ControlPlane
+from bot.core import EscalationService, ServiceEvent
 from bot.db import audit
 from bot.db.models import ControlRow, EscalationRow
 from bot.db.store import Store
@@ -24,7 +25,6 @@ from bot.errors import (
     UnknownEscalation,
     UnknownTask,
 )
-from bot.service import EscalationService, ServiceEvent
 from tests.conftest import ADMIN, ADMIN2, GROUP_MEMBER, OPERATOR, STRANGER
 from tests.support.factories import escalation
 

@@ -12,11 +12,11 @@ import redis
 import sqlalchemy as sa
 
 from bot.control import ControlPlane
+from bot.core import EscalationService
 from bot.db import audit
 from bot.db.models import CardRow, EscalationRow
 from bot.db.store import Store
 from bot.policy import parse_policy
-from bot.service import EscalationService
 from tests.conftest import OPERATOR, POLICY_YAML
 from tests.support.factories import escalation
 

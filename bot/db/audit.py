@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from bot.clock import iso
 from bot.db.models import AuditHead, AuditRow
-from bot.views import AuditRecord
+from bot.records import AuditRecord
 
 GENESIS_HASH = "0" * 64
 HEAD_ID = 1
@@ -212,6 +212,28 @@ def verify(session: Session, batch: int = 1000) -> VerifyResult:
 
 def record_of(row: AuditRow) -> AuditRecord:
     return AuditRecord(**{name: getattr(row, name) for name in EXPORT_FIELDS})
+
+
+def recent(session: Session, task_id: str, limit: int = 10) -> list[AuditRecord]:
+    """The task's newest rows, newest first."""
+    rows = session.scalars(
+        select(AuditRow)
+        .where(AuditRow.task_id == task_id)
+        .order_by(AuditRow.seq.desc())
+        .limit(limit)
+    )
+    return [record_of(row) for row in rows]
+
+
+def records_after(session: Session, seq: int, limit: int = 100) -> list[AuditRecord]:
+    rows = session.scalars(
+        select(AuditRow).where(AuditRow.seq > seq).order_by(AuditRow.seq).limit(limit)
+    )
+    return [record_of(row) for row in rows]
+
+
+def has_records_after(session: Session, seq: int) -> bool:
+    return session.scalar(select(AuditRow.seq).where(AuditRow.seq > seq).limit(1)) is not None
 
 
 def iter_records(session: Session, since: datetime | None = None) -> Iterator[AuditRecord]:

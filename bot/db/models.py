@@ -9,7 +9,7 @@ from sqlalchemy import JSON, ForeignKey, Index, MetaData, String, Text, UniqueCo
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from bot.db.types import UTCDateTime
-from bot.views import OPEN_STATES
+from bot.records import OPEN_STATES
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -56,14 +56,6 @@ class EscalationRow(Base):
     next_action_at: Mapped[datetime | None] = mapped_column(index=True)
     lease_owner: Mapped[str | None] = mapped_column(String(200))
     lease_until: Mapped[datetime | None]
-    # PagerDuty, as an outbox: the event the escalation calls for (trigger, acknowledge,
-    # resolve), the last one PagerDuty took, and when to try again.
-    page_wanted: Mapped[str | None] = mapped_column(String(16))
-    page_sent: Mapped[str | None] = mapped_column(String(16))
-    page_attempts: Mapped[int] = mapped_column(default=0)
-    page_error: Mapped[str | None] = mapped_column(Text)
-    page_next_attempt_at: Mapped[datetime | None] = mapped_column(index=True)
-    page_claimed_until: Mapped[datetime | None]
 
     @property
     def is_open(self) -> bool:
@@ -87,10 +79,34 @@ class CardRow(Base):
     superseded: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime]
     posted_at: Mapped[datetime | None]
+
+
+class OutboxRow(Base):
+    """Something owed to the world outside (a card to post, a PagerDuty event to send),
+    kept until it lands. One row per thing (`topic`, `key`): `wanted` is what it calls
+    for now, `sent` the last that landed; `next_attempt_at` is unset once nothing is owed.
+    Senders claim rows with a lease (`claimed_until`), so replicas never send one twice."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("topic", "key"),
+        Index("ix_outbox_due", "topic", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    topic: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(128))
+    escalation_id: Mapped[str] = mapped_column(
+        String(128), ForeignKey("escalations.id"), index=True
+    )
+    wanted: Mapped[str | None] = mapped_column(String(16))
+    sent: Mapped[str | None] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(default=0)
-    next_attempt_at: Mapped[datetime | None] = mapped_column(index=True)
-    claimed_until: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None]
+    claimed_until: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
 
 
 class ControlRow(Base):

@@ -10,7 +10,7 @@ from slack_sdk import WebClient
 
 from blocks.text import escape, fit
 from bot.contracts import AgentEvent
-from bot.delivery import Delivery
+from bot.core.reads import Reads
 from bot.keys import KeyNames
 from bot.policy import Policy
 from bot.slack.client import is_permanent, slack_error
@@ -28,13 +28,13 @@ class AgentEventsRelay(StreamConsumer):
         client: redis.Redis,
         keys: KeyNames,
         slack: WebClient,
-        delivery: Delivery,
+        reads: Reads,
         policy: Policy,
         **options: object,
     ) -> None:
         super().__init__(client, keys.agent_events, **options)  # type: ignore[arg-type]
         self.slack = slack
-        self.delivery = delivery
+        self.reads = reads
         self.policy = policy
 
     def handle(self, entry_id: str, fields: dict[str, str], deliveries: int) -> bool:
@@ -43,7 +43,7 @@ class AgentEventsRelay(StreamConsumer):
         except ValidationError as exc:
             log.warning("agent-events: %s dropped: %s (%r)", entry_id, one_line(exc), fields)
             return True
-        target = self.delivery.thread_for(event.task_id, event.escalation_id or None)
+        target = self.reads.thread_for(event.task_id, event.escalation_id or None)
         text = f"🤖 *{escape(event.task_id)}*: {escape(fit(event.text, 3500))}"
         if target is None:
             channel, thread_ts = self.policy.first_tier.channel, None

@@ -6,10 +6,10 @@ from datetime import datetime
 
 from blocks.card import Card, CardContext, escalation_card
 from bot.policy import Policy
-from bot.views import CardView, EscalationView
+from bot.records import CardRecord, EscalationRecord
 
 
-def card_context(policy: Policy, view: EscalationView, card: CardView | None) -> CardContext:
+def card_context(policy: Policy, view: EscalationRecord, card: CardRecord | None) -> CardContext:
     try:
         following = policy.next_tier(view.tier)
     except ValueError:
@@ -24,5 +24,7 @@ def card_context(policy: Policy, view: EscalationView, card: CardView | None) ->
     )
 
 
-def render_card(policy: Policy, view: EscalationView, card: CardView | None, now: datetime) -> Card:
+def render_card(
+    policy: Policy, view: EscalationRecord, card: CardRecord | None, now: datetime
+) -> Card:
     return escalation_card(view, card_context(policy, view, card), now)

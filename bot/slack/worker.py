@@ -16,18 +16,14 @@ from slack_sdk import WebClient
 
 from blocks.messages import announcement, merge_announcements
 from bot.clock import Clock, utcnow
-from bot.delivery import Delivery
+from bot.core.delivery import ChatDelivery
 from bot.policy import Policy
+from bot.records import CARD_CHANGING_ACTIONS, AuditRecord
 from bot.slack.client import is_permanent, slack_error
 from bot.slack.render import render_card
-from bot.views import AuditRecord
 
 log = logging.getLogger(__name__)
 
-# Audit actions after which an escalation's cards are drawn again.
-CARD_ACTIONS = frozenset(
-    {"acknowledge", "approve", "reject", "redirect", "terminate", "escalate", "expire", "page"}
-)
 MAX_PERMANENT_FAILURES = 5
 
 
@@ -39,7 +35,7 @@ class SlackWorker:
     def __init__(
         self,
         client: WebClient,
-        delivery: Delivery,
+        delivery: ChatDelivery,
         policy: Policy,
         *,
         poll_interval: float = 1.0,
@@ -92,7 +88,7 @@ class SlackWorker:
                     unfurl_media=False,
                 )
             except Exception as exc:
-                delay = self.delivery.card_failed(pending.card_id, slack_error(exc))
+                delay = self.delivery.card_failed(pending, slack_error(exc))
                 log.warning(
                     "card for %s not posted (%s); retrying in %ss",
                     pending.escalation.id,
@@ -101,10 +97,10 @@ class SlackWorker:
                 )
                 continue
             ts = response["ts"]
-            self.delivery.card_posted(pending.card_id, ts)
+            self.delivery.card_posted(pending, ts)
             permalink = self._permalink(pending.channel, ts)
             if permalink:
-                self.delivery.card_permalink(pending.card_id, permalink)
+                self.delivery.card_permalink(pending, permalink)
             posted += 1
         return posted
 
@@ -178,7 +174,11 @@ class SlackWorker:
         """Cards first (redrawing is harmless to repeat), then the announcements, merged:
         Slack allows about one message a second in a channel, and a burst of kills is
         better read as one message anyway."""
-        touched = [r.escalation_id for r in records if r.escalation_id and r.action in CARD_ACTIONS]
+        touched = [
+            r.escalation_id
+            for r in records
+            if r.escalation_id and r.action in CARD_CHANGING_ACTIONS
+        ]
         for escalation_id in dict.fromkeys(touched):
             self.refresh_cards(escalation_id)
         found = [message for record in records if (message := announcement(record))]

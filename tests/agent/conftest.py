@@ -14,11 +14,11 @@ import redis
 
 from bot.agent import InboxMessage, TaskGuard
 from bot.control import connect
+from bot.core import EscalationService
 from bot.errors import UnknownEscalation
 from bot.intake import Intake
 from bot.keys import KeyNames
-from bot.service import EscalationService
-from bot.views import EscalationView
+from bot.records import EscalationRecord
 from tests.support.waiting import wait_until
 
 T = TypeVar("T")
@@ -68,10 +68,10 @@ def eventually(check: Callable[[], T], *, timeout: float = 5.0, what: str = "") 
     return wait_until(check, timeout, what or str(check), every=0.01)
 
 
-def opened(intake: Intake, service: EscalationService, escalation_id: str) -> EscalationView:
+def opened(intake: Intake, service: EscalationService, escalation_id: str) -> EscalationRecord:
     """The bot's intake reads the stream until the escalation is stored."""
 
-    def look() -> EscalationView | None:
+    def look() -> EscalationRecord | None:
         intake.poll_once(block_ms=20)
         try:
             return service.get_escalation(escalation_id)

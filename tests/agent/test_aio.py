@@ -12,8 +12,8 @@ import redis.asyncio as aioredis
 
 from bot.agent import AsyncTaskGuard, TaskKilled
 from bot.agent.aio import is_killed
+from bot.core import EscalationService
 from bot.intake import Intake
-from bot.service import EscalationService
 from tests.agent.conftest import REREAD, opened
 from tests.conftest import ADMIN, OPERATOR
 

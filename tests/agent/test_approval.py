@@ -15,9 +15,9 @@ from pydantic import ValidationError
 
 from bot.agent import ApprovalOutcome, TaskGuard, TaskKilled
 from bot.contracts import json_schemas
+from bot.core import EscalationService
 from bot.errors import InvalidId
 from bot.intake import Intake
-from bot.service import EscalationService
 from tests.agent.conftest import eventually, opened, pending_count
 from tests.conftest import OPERATOR
 

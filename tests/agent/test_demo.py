@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.core import EscalationService
 from bot.intake import Intake
-from bot.service import EscalationService
 from tests.agent.conftest import opened
 from tests.conftest import OPERATOR, POLICY_YAML
 from tests.support.cli import Cli

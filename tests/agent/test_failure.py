@@ -12,9 +12,9 @@ import redis
 
 from bot.agent import AsyncTaskGuard, ControlPlaneUnreachable, PauseTimeout, TaskGuard, TaskKilled
 from bot.control import ControlPlane, connect
+from bot.core import EscalationService
 from bot.errors import ControlPlaneUnavailable
 from bot.keys import KeyNames
-from bot.service import EscalationService
 from tests.agent.conftest import REREAD, AgentLoop, eventually
 from tests.conftest import OPERATOR
 from tests.support.redis_server import PrivateRedis

@@ -14,9 +14,9 @@ import redis
 from bot.agent import PauseTimeout, TaskGuard, TaskKilled, is_killed
 from bot.agent.core import client_name
 from bot.control import ControlPlane, connect
+from bot.core import EscalationService
 from bot.errors import InvalidId
 from bot.keys import KeyNames
-from bot.service import EscalationService
 from tests.agent.conftest import AgentLoop, eventually, pending_count
 from tests.conftest import ADMIN, OPERATOR
 from tests.support.redis_server import PrivateRedis

@@ -1,0 +1,265 @@
+"""The one path every action takes: check the actor's role, write its audit row (refusals
+too, as `denied`), then its Redis effect, all inside one database transaction.
+
+Effects reach Redis in the order the database serialises them, and a Redis failure is
+recorded in the same commit as the action (a `redis_failed` row and a pending effect that
+reconcile replays). The service's parts (escalations, overrides, the sweep…) build a
+`Change` inside that transaction and hand it to `perform`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy.orm import Session
+
+from bot.authz import Authorizer, GroupDirectory
+from bot.clock import Clock, iso, utcnow
+from bot.contracts import ControlValue, DecisionValue, InboxEntry
+from bot.control import ControlPlane, ControlPlaneError, Effect
+from bot.core.events import Listener, ServiceEvent
+from bot.db import audit, escalations, upkeep
+from bot.db.store import Store
+from bot.errors import (
+    AlreadyDecided,
+    ControlPlaneUnavailable,
+    InvalidInput,
+    NotAllowed,
+    UnknownEscalation,
+)
+from bot.policy import Policy, Role
+from bot.records import ActionResult, AuditAction, ControlRecord, EscalationRecord
+
+log = logging.getLogger("bot.service")
+
+MAX_TEXT = 10_000
+NO_REASON = "no reason given"
+InboxKind = Literal["redirect", "message"]
+
+
+@dataclass
+class Change:
+    """What an action will record and write, built inside its transaction."""
+
+    action: AuditAction
+    message: str
+    event: str
+    task_id: str | None = None
+    escalation_id: str | None = None
+    reason: str | None = None
+    state: dict[str, Any] | None = None
+    detail: dict[str, Any] | None = None
+    effects: list[Effect] = field(default_factory=list)
+    escalation: EscalationRecord | None = None
+    control: ControlRecord | None = None
+
+
+Build = Callable[[Session, datetime], Change]
+
+
+def checked_text(value: str | None, what: str, *, required: bool) -> str | None:
+    text = (value or "").strip()
+    if not text:
+        if required:
+            raise InvalidInput(f"{what} is required")
+        return None
+    if len(text) > MAX_TEXT:
+        raise InvalidInput(f"{what} is {len(text)} characters long (at most {MAX_TEXT})")
+    return text
+
+
+def control_value(control: ControlRecord) -> dict[str, Any]:
+    return ControlValue(
+        reason=control.reason,
+        by=control.set_by,
+        at=iso(control.set_at),
+        escalation_id=control.escalation_id,
+    ).model_dump()
+
+
+def decision_value(escalation: EscalationRecord) -> dict[str, Any]:
+    return DecisionValue(
+        decision=escalation.state,  # type: ignore[arg-type]  # a decided escalation's state is its outcome
+        by=escalation.decided_by or "system",
+        at=iso(escalation.decided_at or escalation.created_at),
+        comment=escalation.comment,
+        instruction=escalation.instruction,
+    ).model_dump()
+
+
+def inbox_effect(
+    task_id: str,
+    kind: InboxKind,
+    text: str,
+    author: str,
+    now: datetime,
+    escalation_id: str | None,
+) -> Effect:
+    entry = InboxEntry(
+        kind=kind,
+        text=text,
+        author=author,
+        source="operator",
+        at=iso(now),
+        escalation_id=escalation_id or "",
+    )
+    return Effect("inbox", task_id, "append", entry.model_dump())
+
+
+def already_decided(escalation: EscalationRecord) -> AlreadyDecided:
+    at = iso(escalation.decided_at) if escalation.decided_at else None
+    return AlreadyDecided(escalation.id, escalation.state, escalation.decided_by, at)
+
+
+class ServiceBase:
+    """What every part of the service shares: its collaborators and the action path."""
+
+    def __init__(
+        self,
+        store: Store,
+        control: ControlPlane,
+        policy: Policy,
+        *,
+        directory: GroupDirectory | None = None,
+        clock: Clock = utcnow,
+        listeners: Sequence[Listener] = (),
+        paging: bool = False,
+    ) -> None:
+        self.store = store
+        self.paging = paging
+        self.control = control
+        self.policy = policy
+        self.authz = Authorizer(policy, directory)
+        self.clock = clock
+        self.listeners: list[Listener] = list(listeners)
+
+    def _perform(
+        self,
+        actor: str,
+        role: Role,
+        attempted: str,
+        build: Build,
+        *,
+        task_id: str | None = None,
+        escalation_id: str | None = None,
+    ) -> ActionResult:
+        verdict = self.authz.check(actor, role)
+        if not verdict.allowed:
+            self._deny(actor, attempted, verdict.why, task_id, escalation_id)
+        failure: str | None = None
+        with self.store.transaction() as session:
+            now = self.clock()
+            change = build(session, now)
+            record = audit.append(
+                session,
+                at=now,
+                actor=actor,
+                action=change.action,
+                policy_version=self.policy.version,
+                task_id=change.task_id,
+                escalation_id=change.escalation_id,
+                reason=change.reason,
+                state=change.state,
+                detail=change.detail,
+            )
+            try:
+                keys = self.control.apply(change.effects)
+            except ControlPlaneError as exc:
+                failure = str(exc)
+                keys = []
+                self._record_failure(
+                    session,
+                    now,
+                    change.effects,
+                    failure,
+                    task_id=change.task_id,
+                    escalation_id=change.escalation_id,
+                    for_seq=record.seq,
+                )
+        result = ActionResult(
+            action=change.action,
+            message=change.message,
+            audit_seq=record.seq,
+            escalation=change.escalation,
+            control=change.control,
+            keys=tuple(keys),
+        )
+        self._emit(ServiceEvent(change.event, actor, change.task_id, change.escalation_id, result))
+        if failure is not None:
+            raise ControlPlaneUnavailable(
+                f"{change.message} It is recorded, but Redis could not be written ({failure}): "
+                "agents will not see it until Redis is back, when it is written automatically.",
+                result,
+            )
+        return result
+
+    def _record_failure(
+        self,
+        session: Session,
+        now: datetime,
+        effects: Sequence[Effect],
+        error: str,
+        *,
+        task_id: str | None,
+        escalation_id: str | None,
+        for_seq: int,
+    ) -> None:
+        upkeep.add_pending_effects(
+            session,
+            [(e.kind, e.target, e.value if e.op == "append" else None) for e in effects],
+            error,
+            now,
+        )
+        audit.append(
+            session,
+            at=now,
+            actor="system",
+            action=AuditAction.REDIS_FAILED,
+            policy_version=self.policy.version,
+            task_id=task_id,
+            escalation_id=escalation_id,
+            reason=f"Redis unreachable: {error}; kept in the database, written when Redis is back",
+            detail={"for_seq": for_seq, "keys": [self.control.key_of(e) for e in effects]},
+        )
+
+    def _deny(
+        self,
+        actor: str,
+        attempted: str,
+        why: str,
+        task_id: str | None,
+        escalation_id: str | None,
+    ) -> None:
+        with self.store.transaction() as session:
+            if escalation_id is not None and task_id is None:
+                task_id = escalations.task_of(session, escalation_id)
+            audit.append(
+                session,
+                at=self.clock(),
+                actor=actor,
+                action=AuditAction.DENIED,
+                policy_version=self.policy.version,
+                task_id=task_id,
+                escalation_id=escalation_id,
+                reason=f"{attempted} {why}",
+                detail={"attempted": attempted},
+            )
+        raise NotAllowed(f"not allowed: {attempted} {why}")
+
+    @staticmethod
+    def _existing(session: Session, escalation_id: str) -> EscalationRecord:
+        found = escalations.find(session, escalation_id)
+        if found is None:
+            raise UnknownEscalation(f"unknown escalation {escalation_id!r}")
+        return found
+
+    def _emit(self, event: ServiceEvent) -> None:
+        for listener in self.listeners:
+            try:
+                listener(event)
+            except Exception:
+                log.exception("listener %r failed on %s", listener, event.kind)

@@ -1,0 +1,179 @@
+"""Escalations: open one from an agent's request, acknowledge it, decide it.
+
+Intake's policy decisions (route, SLA, auto / deny / human) belong in `open_escalation`;
+new ways to decide (quorum, edits) in `decide`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from bot import ids
+from bot.clock import iso
+from bot.contracts import OUTCOME_OF, Escalation, Verdict
+from bot.control import ControlPlaneError, Effect
+from bot.core.base import (
+    MAX_TEXT,
+    Change,
+    ServiceBase,
+    already_decided,
+    checked_text,
+    control_value,
+    decision_value,
+    inbox_effect,
+)
+from bot.core.events import ServiceEvent
+from bot.db import controls, escalations
+from bot.db.escalations import NewEscalation
+from bot.errors import InvalidInput, NothingChanged
+from bot.records import ActionResult, AuditAction, EscalationRecord
+
+VERDICT_ACTIONS: dict[str, AuditAction] = {
+    "approve": AuditAction.APPROVE,
+    "reject": AuditAction.REJECT,
+    "terminate": AuditAction.TERMINATE,
+    "redirect": AuditAction.REDIRECT,
+}
+
+
+class Escalations(ServiceBase):
+    def open_escalation(self, escalation: Escalation) -> tuple[EscalationRecord, bool]:
+        """Open it (or find it: the id is the idempotency key). True when newly opened."""
+        try:
+            tier = self.policy.tier(escalation.tier)
+        except KeyError:
+            names = ", ".join(self.policy.tier_names())
+            raise InvalidInput(f"unknown tier {escalation.tier!r} (tiers: {names})") from None
+        escalation_id = escalation.escalation_id or ids.new_escalation_id()
+        now = self.clock()
+        new = NewEscalation(
+            id=escalation_id,
+            task_id=escalation.task_id,
+            agent=escalation.agent,
+            task_type=escalation.task_type,
+            kind=escalation.kind,
+            severity=escalation.severity,
+            confidence=escalation.confidence,
+            reason=escalation.reason,
+            payload=escalation.model_dump(mode="json") | {"escalation_id": escalation_id},
+            tier=tier.name,
+            channel=tier.channel,
+            at=now,
+            policy_version=self.policy.version,
+            next_action_at=now + tier.ack_timeout,
+            page=self.paging and tier.page,
+        )
+        with self.store.transaction() as session:
+            existing = escalations.find(session, escalation_id)
+            if existing is not None:
+                self._redeliver_decision(existing)
+                return existing, False
+            created = escalations.insert(session, new)
+        with self.store.reading() as session:
+            record = self._existing(session, escalation_id)
+        if created:
+            self._emit(ServiceEvent("opened", f"agent:{record.agent}", record.task_id, record.id))
+        return record, created
+
+    def _redeliver_decision(self, escalation: EscalationRecord) -> None:
+        """The same escalation again (an agent restarted, asking again): if it was decided
+        and Redis has lost `decision:{id}` (restart, TTL), write it back so the agent gets
+        its answer instead of waiting out its timeout. Best effort: Redis may be down."""
+        if escalation.is_open:
+            return
+        with contextlib.suppress(ControlPlaneError):
+            self.control.ensure(
+                [Effect("decision", escalation.id, "set", decision_value(escalation))]
+            )
+
+    def acknowledge(self, escalation_id: str, actor: str) -> ActionResult:
+        ids.check_escalation_id(escalation_id)
+
+        def build(session: Session, now: datetime) -> Change:
+            acknowledged = escalations.acknowledge(session, escalation_id, actor, now)
+            if acknowledged is None:
+                current = self._existing(session, escalation_id)
+                if current.state == "acknowledged":
+                    raise NothingChanged(
+                        f"escalation {escalation_id} was already acknowledged by "
+                        f"{current.acknowledged_by} at {iso(current.acknowledged_at or now)}"
+                    )
+                raise already_decided(current)
+            return Change(
+                action=AuditAction.ACKNOWLEDGE,
+                event="acknowledged",
+                message=f"Acknowledged escalation {escalation_id} ({acknowledged.task_id}).",
+                task_id=acknowledged.task_id,
+                escalation_id=escalation_id,
+                state=acknowledged.agent_state,
+                escalation=acknowledged,
+            )
+
+        return self._perform(actor, "operator", "acknowledge", build, escalation_id=escalation_id)
+
+    def decide(
+        self,
+        escalation_id: str,
+        actor: str,
+        verdict: Verdict,
+        *,
+        comment: str | None = None,
+        instruction: str | None = None,
+    ) -> ActionResult:
+        ids.check_escalation_id(escalation_id)
+        if verdict not in OUTCOME_OF:
+            raise InvalidInput(f"unknown decision {verdict!r} (use {', '.join(OUTCOME_OF)})")
+        comment = checked_text(comment, "the comment", required=False)
+        instruction = checked_text(instruction, "the instruction", required=verdict == "redirect")
+        outcome = OUTCOME_OF[verdict]
+
+        def build(session: Session, now: datetime) -> Change:
+            decided = escalations.decide(
+                session,
+                escalation_id,
+                outcome=outcome,
+                by=actor,
+                at=now,
+                comment=comment,
+                instruction=instruction,
+            )
+            if decided is None:
+                raise already_decided(self._existing(session, escalation_id))
+            effects = [Effect("decision", escalation_id, "set", decision_value(decided))]
+            message = f"{outcome.capitalize()} escalation {escalation_id} ({decided.task_id})."
+            if verdict == "terminate":
+                killed = controls.activate(
+                    session,
+                    kind="kill",
+                    target=decided.task_id,
+                    reason=f"terminated: {decided.reason}"[:MAX_TEXT],
+                    by=actor,
+                    at=now,
+                    escalation_id=escalation_id,
+                )
+                if killed is not None:
+                    effects.append(Effect("kill", decided.task_id, "set", control_value(killed)))
+                message += f" {decided.task_id} is killed."
+            if verdict == "redirect":
+                effects.append(
+                    inbox_effect(
+                        decided.task_id, "redirect", instruction or "", actor, now, escalation_id
+                    )
+                )
+            return Change(
+                action=VERDICT_ACTIONS[verdict],
+                event="decided",
+                message=message,
+                task_id=decided.task_id,
+                escalation_id=escalation_id,
+                reason=comment or instruction,
+                state=decided.agent_state,
+                detail={"outcome": outcome},
+                effects=effects,
+                escalation=decided,
+            )
+
+        return self._perform(actor, "operator", verdict, build, escalation_id=escalation_id)

@@ -1,0 +1,255 @@
+"""Overrides: kill, pause, revive and resume a task (or every task), and words for the
+running agent (a redirect, a message). Recovery verbs (restart, abandon) belong here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Literal
+
+from sqlalchemy.orm import Session
+
+from bot import ids
+from bot.clock import iso
+from bot.control import Effect
+from bot.core.base import (
+    NO_REASON,
+    Change,
+    InboxKind,
+    ServiceBase,
+    checked_text,
+    control_value,
+    inbox_effect,
+)
+from bot.db import controls, upkeep
+from bot.errors import NothingChanged
+from bot.keys import ALL
+from bot.policy import Role
+from bot.records import ActionResult, AuditAction
+
+REVIVE_ALL_WINDOW = timedelta(minutes=10)
+ControlKind = Literal["kill", "pause"]
+
+
+class Overrides(ServiceBase):
+    def kill(
+        self,
+        task_id: str,
+        actor: str,
+        reason: str | None = None,
+        *,
+        escalation_id: str | None = None,
+    ) -> ActionResult:
+        ids.check_task_id(task_id)
+        return self._activate("kill", task_id, actor, reason, escalation_id, role="operator")
+
+    def kill_all(self, actor: str, reason: str | None = None) -> ActionResult:
+        return self._activate("kill", ALL, actor, reason, None, role="admin")
+
+    def pause(self, task_id: str, actor: str, reason: str | None = None) -> ActionResult:
+        ids.check_task_id(task_id)
+        return self._activate("pause", task_id, actor, reason, None, role="operator")
+
+    def revive(self, task_id: str, actor: str) -> ActionResult:
+        ids.check_task_id(task_id)
+        return self._lift("kill", task_id, actor)
+
+    def resume(self, task_id: str, actor: str) -> ActionResult:
+        ids.check_task_id(task_id)
+        return self._lift("pause", task_id, actor)
+
+    def revive_all(self, actor: str) -> ActionResult:
+        """The first admin asks; a second, different admin confirms; only then is it lifted."""
+
+        def build(session: Session, now: datetime) -> Change:
+            current = controls.lock(session, "kill", ALL)
+            if current is None or not current.active:
+                raise NothingChanged("kill all is not active: there is nothing to revive")
+            requested_by = current.revive_requested_by
+            fresh = (
+                requested_by is not None
+                and current.revive_requested_at is not None
+                and now - current.revive_requested_at <= REVIVE_ALL_WINDOW
+            )
+            if fresh and requested_by == actor:
+                raise NothingChanged(
+                    "you already asked to revive all: a second, different admin must confirm"
+                )
+            if not fresh:
+                controls.request_revive(session, "kill", ALL, actor, now)
+                minutes = int(REVIVE_ALL_WINDOW.total_seconds() // 60)
+                return Change(
+                    action=AuditAction.REVIVE,
+                    event="revive_all_requested",
+                    message=(
+                        f"Revive all requested by {actor}. kill:all stays until a second, "
+                        f"different admin confirms within {minutes} minutes "
+                        "(`revive all` again)."
+                    ),
+                    task_id=ALL,
+                    detail={"target": ALL, "step": "requested"},
+                    control=controls.current(session, "kill", ALL),
+                )
+            lifted = controls.lift(session, kind="kill", target=ALL, by=actor, at=now)
+            return Change(
+                action=AuditAction.REVIVE,
+                event="revived_all",
+                message=(
+                    f"Revived all tasks: kill:all is removed "
+                    f"(asked by {requested_by}, confirmed by {actor})."
+                ),
+                task_id=ALL,
+                detail={"target": ALL, "step": "confirmed", "requested_by": requested_by},
+                effects=[Effect("kill", ALL, "delete")],
+                control=lifted,
+            )
+
+        return self._perform(actor, "admin", "revive all", build, task_id=ALL)
+
+    def redirect(
+        self, task_id: str, actor: str, instruction: str, *, escalation_id: str | None = None
+    ) -> ActionResult:
+        ids.check_task_id(task_id)
+        text = checked_text(instruction, "the instruction", required=True) or ""
+        return self._to_inbox("redirect", task_id, actor, text, escalation_id)
+
+    def relay_message(
+        self,
+        task_id: str,
+        actor: str,
+        text: str,
+        *,
+        escalation_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> ActionResult:
+        """An operator's words to the running agent. With `idempotency_key` (e.g. the Slack
+        message's channel and ts) a repeat is refused as NothingChanged, so a retried
+        event never reaches the agent twice."""
+        ids.check_task_id(task_id)
+        body = checked_text(text, "the message", required=True) or ""
+        return self._to_inbox("message", task_id, actor, body, escalation_id, idempotency_key)
+
+    # ------------------------------------------------------------------ internals
+
+    def _activate(
+        self,
+        kind: ControlKind,
+        target: str,
+        actor: str,
+        reason: str | None,
+        escalation_id: str | None,
+        *,
+        role: Role,
+    ) -> ActionResult:
+        reason = checked_text(reason, "the reason", required=False) or NO_REASON
+        if escalation_id is not None:
+            ids.check_escalation_id(escalation_id)
+        everything = target == ALL
+        action = (
+            AuditAction.KILL_ALL
+            if everything
+            else (AuditAction.KILL if kind == "kill" else AuditAction.PAUSE)
+        )
+        attempted = "kill all" if everything else kind
+
+        def build(session: Session, now: datetime) -> Change:
+            activated = controls.activate(
+                session,
+                kind=kind,
+                target=target,
+                reason=reason,
+                by=actor,
+                at=now,
+                escalation_id=escalation_id,
+            )
+            if activated is None:
+                current = controls.current(session, kind, target)
+                assert current is not None  # the activation found it active
+                what = "all tasks are" if everything else f"{target} is"
+                state = "killed" if kind == "kill" else "paused"
+                raise NothingChanged(
+                    f"{what} already {state} (by {current.set_by} at {iso(current.set_at)}: "
+                    f"{current.reason})"
+                )
+            key = self.control.key_of(Effect(kind, target, "set"))
+            if everything:
+                message = "Killed all tasks: kill:all is set; every agent stops at its next check."
+                event = "killed_all"
+            elif kind == "kill":
+                message = f"Killed {target}: {key} is set; the agent stops at its next check."
+                event = "killed"
+            else:
+                message = f"Paused {target}: {key} is set; the agent waits at its next check."
+                event = "paused"
+            return Change(
+                action=action,
+                event=event,
+                message=message,
+                task_id=target,
+                escalation_id=escalation_id,
+                reason=reason,
+                effects=[Effect(kind, target, "set", control_value(activated))],
+                control=activated,
+            )
+
+        return self._perform(
+            actor, role, attempted, build, task_id=target, escalation_id=escalation_id
+        )
+
+    def _lift(self, kind: ControlKind, target: str, actor: str) -> ActionResult:
+        action = AuditAction.REVIVE if kind == "kill" else AuditAction.RESUME
+
+        def build(session: Session, now: datetime) -> Change:
+            lifted = controls.lift(session, kind=kind, target=target, by=actor, at=now)
+            if lifted is None:
+                state = "killed" if kind == "kill" else "paused"
+                hint = ""
+                if kind == "kill" and controls.is_active(session, "kill", ALL):
+                    hint = " (kill all is active: `revive all` lifts it)"
+                raise NothingChanged(f"{target} is not {state}{hint}")
+            verb = "Revived" if kind == "kill" else "Resumed"
+            key = self.control.key_of(Effect(kind, target, "delete"))
+            return Change(
+                action=action,
+                event="revived" if kind == "kill" else "resumed",
+                message=f"{verb} {target}: {key} is removed.",
+                task_id=target,
+                escalation_id=lifted.escalation_id,
+                effects=[Effect(kind, target, "delete")],
+                control=lifted,
+            )
+
+        return self._perform(actor, "operator", action.value, build, task_id=target)
+
+    def _to_inbox(
+        self,
+        kind: InboxKind,
+        task_id: str,
+        actor: str,
+        text: str,
+        escalation_id: str | None,
+        idempotency_key: str | None = None,
+    ) -> ActionResult:
+        if escalation_id is not None:
+            ids.check_escalation_id(escalation_id)
+        action = AuditAction.REDIRECT if kind == "redirect" else AuditAction.MESSAGE
+
+        def build(session: Session, now: datetime) -> Change:
+            if idempotency_key is not None and not upkeep.claim_idempotency_key(
+                session, idempotency_key, now
+            ):
+                raise NothingChanged(f"already delivered to {task_id}'s inbox")
+            noun = "Redirect" if kind == "redirect" else "Message"
+            return Change(
+                action=action,
+                event="redirected" if kind == "redirect" else "messaged",
+                message=f"{noun} delivered to {task_id}'s inbox.",
+                task_id=task_id,
+                escalation_id=escalation_id,
+                reason=text,
+                effects=[inbox_effect(task_id, kind, text, actor, now, escalation_id)],
+            )
+
+        return self._perform(
+            actor, "operator", action.value, build, task_id=task_id, escalation_id=escalation_id
+        )

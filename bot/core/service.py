@@ -1,0 +1,17 @@
+"""The escalation service: the one path that every way in (Slack, streams, the sweep, the
+CLI) uses. Each of its parts lives in a module of its own; this class only puts them
+together, so callers hold one object."""
+
+from __future__ import annotations
+
+from bot.core.escalations import Escalations
+from bot.core.overrides import Overrides
+from bot.core.paging import Paging
+from bot.core.reads import Reads
+from bot.core.reconcile import Reconcile
+from bot.core.sweep import Sweep
+
+
+class EscalationService(Escalations, Overrides, Reads, Reconcile, Sweep, Paging):
+    """Escalations (open, acknowledge, decide), overrides (kill, pause, inbox), reads,
+    reconcile, the sweep's tier work and paging, over one store, Redis and policy."""

@@ -1,0 +1,182 @@
+"""The sweep's tier work: an open escalation whose tier time is up climbs to the next
+tier, or, at the last, expires as `on_final_timeout` says. Time-driven triggers belong
+here too."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from bot.clock import iso
+from bot.contracts import DecisionValue
+from bot.control import ControlPlaneError, Effect
+from bot.core.base import MAX_TEXT, ServiceBase, control_value
+from bot.core.events import ServiceEvent
+from bot.db import audit, controls, escalations
+from bot.db.escalations import Climb, NewCard
+from bot.policy import Tier
+from bot.records import AuditAction, EscalationRecord
+
+SWEEP_LEASE = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    climbed: tuple[str, ...] = ()
+    expired: tuple[str, ...] = ()
+
+
+@dataclass
+class _Plan:
+    climbs: list[Climb] = field(default_factory=list)
+    pages: list[str] = field(default_factory=list)
+    expiries: list[str] = field(default_factory=list)
+    cards: list[NewCard] = field(default_factory=list)
+    audit: list[dict[str, Any]] = field(default_factory=list)
+    effects: list[Effect] = field(default_factory=list)
+
+
+def _duration(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds % 3600 == 0 and seconds:
+        return f"{seconds // 3600}h"
+    if seconds % 60 == 0 and seconds:
+        return f"{seconds // 60}m"
+    return f"{seconds}s"
+
+
+class Sweep(ServiceBase):
+    def escalate_due(self, *, owner: str = "sweep", limit: int = 500) -> SweepReport:
+        """Climb or expire every escalation that is due: one transaction for the whole
+        batch, so the time it takes follows the number due, and a crash loses or doubles
+        nothing."""
+        now = self.clock()
+        with self.store.transaction() as session:
+            due = escalations.claim_due(session, now, limit, owner, SWEEP_LEASE)
+            if not due:
+                return SweepReport()
+            plan = _Plan()
+            # A clock that should have stopped (decided meanwhile): stop it.
+            escalations.stop_clock(session, [e.id for e in due if e.state != "open"])
+            for escalation in due:
+                if escalation.state != "open":
+                    continue
+                following = self.policy.next_tier(escalation.tier)
+                if following is None:
+                    self._plan_expiry(session, plan, escalation, now)
+                else:
+                    self._plan_climb(plan, escalation, following, now)
+            escalations.supersede_cards(session, [card.escalation_id for card in plan.cards])
+            escalations.add_cards(session, plan.cards, now)
+            escalations.climb(session, plan.climbs, now)
+            escalations.owe_pages(session, plan.pages, now)
+            escalations.expire(session, plan.expiries, now)
+            records = audit.append_many(session, plan.audit)
+            try:
+                self.control.apply(plan.effects)
+            except ControlPlaneError as exc:
+                self._record_failure(
+                    session,
+                    now,
+                    plan.effects,
+                    str(exc),
+                    task_id=None,
+                    escalation_id=None,
+                    for_seq=records[-1].seq,
+                )
+        for record in records:
+            kind = "escalated" if record.action == AuditAction.ESCALATE else "expired"
+            self._emit(ServiceEvent(kind, "policy", record.task_id, record.escalation_id))
+        return SweepReport(
+            climbed=tuple(climb.escalation_id for climb in plan.climbs),
+            expired=tuple(plan.expiries),
+        )
+
+    def sweep_tiers(self, *, owner: str = "sweep", batch: int = 500) -> tuple[int, int]:
+        """All that is due, in batches: (climbed, expired)."""
+        climbed = expired = 0
+        while True:
+            report = self.escalate_due(owner=owner, limit=batch)
+            climbed += len(report.climbed)
+            expired += len(report.expired)
+            if len(report.climbed) + len(report.expired) < batch:
+                return climbed, expired
+
+    def _plan_climb(
+        self, plan: _Plan, escalation: EscalationRecord, following: Tier, now: datetime
+    ) -> None:
+        pages = following.page and self.paging and escalation.page_wanted is None
+        plan.climbs.append(Climb(escalation.id, following.name, now + following.ack_timeout))
+        if pages:
+            plan.pages.append(escalation.id)
+        plan.cards.append(NewCard(escalation.id, following.name, following.channel))
+        try:
+            waited = _duration(self.policy.tier(escalation.tier).ack_timeout)
+        except KeyError:  # a tier the policy no longer has
+            waited = _duration(now - (escalation.tier_entered_at or escalation.created_at))
+        plan.audit.append(
+            self._audit_row(
+                escalation,
+                now,
+                AuditAction.ESCALATE,
+                f"not acknowledged within {waited} in {escalation.tier}: "
+                f"escalated to {following.name}",
+                {"from": escalation.tier, "to": following.name, "pages": bool(pages)},
+            )
+        )
+
+    def _plan_expiry(
+        self, session: Session, plan: _Plan, escalation: EscalationRecord, now: datetime
+    ) -> None:
+        final = self.policy.on_final_timeout
+        plan.expiries.append(escalation.id)
+        plan.audit.append(
+            self._audit_row(
+                escalation,
+                now,
+                AuditAction.EXPIRE,
+                f"not decided in time at the last tier ({escalation.tier}); "
+                f"on_final_timeout: {final}",
+                {"on_final_timeout": final, "outcome": "expired"},
+            )
+        )
+        if final in ("reject", "terminate"):
+            value = DecisionValue(decision="expired", by="policy", at=iso(now)).model_dump()
+            plan.effects.append(Effect("decision", escalation.id, "set", value))
+        if final == "terminate":
+            killed = controls.activate(
+                session,
+                kind="kill",
+                target=escalation.task_id,
+                reason=f"expired: {escalation.reason}"[:MAX_TEXT],
+                by="policy",
+                at=now,
+                escalation_id=escalation.id,
+            )
+            if killed is not None:
+                plan.effects.append(
+                    Effect("kill", escalation.task_id, "set", control_value(killed))
+                )
+
+    def _audit_row(
+        self,
+        escalation: EscalationRecord,
+        now: datetime,
+        action: AuditAction,
+        reason: str,
+        detail: dict[str, Any],
+    ) -> dict[str, Any]:
+        return {
+            "at": now,
+            "actor": "policy",
+            "action": action,
+            "task_id": escalation.task_id,
+            "escalation_id": escalation.id,
+            "reason": reason,
+            "state": escalation.agent_state,
+            "detail": detail,
+            "policy_version": self.policy.version,
+        }
