@@ -17,7 +17,7 @@ from slack_sdk.models.blocks import (
 
 from blocks.actions import Action
 from blocks.text import MAX_MESSAGE_BLOCKS, SECTION_LIMIT, escape, fit, when, who
-from bot.records import AuditRecord, ControlRecord, EscalationRecord, Overview, TaskStatus
+from bot.records import AuditAction, AuditRecord, ControlRecord, EscalationRecord, Overview, TaskStatus
 
 USAGE = """*`/agent` commands*
 • `/agent kill <task_id> [reason…]`: stop a task at its next check (operator)
@@ -133,24 +133,24 @@ def announcement(record: AuditRecord) -> Message | None:
     task = f"`{record.task_id}`"
     reason = f": {escape(fit(record.reason, 500))}" if record.reason else ""
     detail = record.detail or {}
-    if record.action == "kill":
+    if record.action == AuditAction.KILL:
         return _plain(f"🛑 {task} killed by {actor}{reason}", f"{record.task_id} killed")
-    if record.action == "kill_all":
+    if record.action == AuditAction.KILL_ALL:
         return _plain(
             f"🛑🛑 *Every task is killed* (`kill:all`) by {actor}{reason}", "all tasks killed"
         )
-    if record.action == "terminate":
+    if record.action == AuditAction.TERMINATE:
         return _plain(
             f"🛑 {task} terminated by {actor} (escalation `{record.escalation_id}`){reason}",
             f"{record.task_id} terminated",
         )
-    if record.action == "expire" and detail.get("on_final_timeout") == "terminate":
+    if record.action == AuditAction.EXPIRE and detail.get("on_final_timeout") == "terminate":
         return _plain(
             f"🛑 {task} terminated: escalation `{record.escalation_id}` expired with nobody "
             "deciding (on_final_timeout: terminate)",
             f"{record.task_id} terminated",
         )
-    if record.action == "revive" and record.task_id == "all":
+    if record.action == AuditAction.REVIVE and record.task_id == "all":
         if detail.get("step") == "requested":
             return Message(
                 [
@@ -176,15 +176,15 @@ def announcement(record: AuditRecord) -> Message | None:
             f"confirmed by {actor}",
             "kill all lifted",
         )
-    if record.action == "revive":
+    if record.action == AuditAction.REVIVE:
         return _plain(f"▶️ {task} revived by {actor}", f"{record.task_id} revived")
-    if record.action == "redis_failed":
+    if record.action == AuditAction.REDIS_FAILED:
         return _plain(
             f"⚠️ Redis is unreachable: {task} ({escape(', '.join(detail.get('keys', [])))}) is "
             "recorded but agents cannot see it yet. It is written as soon as Redis is back.",
             "Redis unreachable",
         )
-    if record.action == "redis_restored":
+    if record.action == AuditAction.REDIS_RESTORED:
         return _plain(f"✅ Redis is back: {escape(record.reason or '')}", "Redis restored")
     return None
 
