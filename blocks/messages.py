@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -17,18 +18,11 @@ from slack_sdk.models.blocks import (
 
 from blocks.actions import Action
 from blocks.text import MAX_MESSAGE_BLOCKS, SECTION_LIMIT, escape, fit, when, who
-from bot.records import AuditAction, AuditRecord, ControlRecord, EscalationRecord, Overview, TaskStatus
+from bot.records import AuditAction, AuditRecord, Overview, TaskStatus
+from bot.summaries import Section, overview_sections, status_sections, task_state
+from bot.verbs import verbs_for
 
-USAGE = """*`/agent` commands*
-• `/agent kill <task_id> [reason…]`: stop a task at its next check (operator)
-• `/agent kill all [reason…]`: stop every task at once (admin)
-• `/agent revive <task_id>`: lift a kill (operator)
-• `/agent revive all`: lift `kill all` once a second, different admin confirms (admin)
-• `/agent pause <task_id> [reason…]` · `/agent resume <task_id>` (operator)
-• `/agent redirect <task_id> <instruction…>`: send the agent a new instruction (operator)
-• `/agent status <task_id>`: kill/pause state, escalations, last audit rows
-• `/agent list`: open escalations, active kills and pauses
-Task ids: letters, digits and `. _ : -`, at most 128 characters."""
+TASK_ID_RULE = "Task ids: letters, digits and `. _ : -`, at most 128 characters."
 
 
 @dataclass(frozen=True)
@@ -38,93 +32,62 @@ class Message:
 
 
 def usage(problem: str | None = None) -> str:
-    return (f"⚠️ {problem}\n\n" if problem else "") + USAGE
+    lines = ["*`/agent` commands*"]
+    for verb in verbs_for("slash"):
+        lines.append(f"• `{verb.syntax()}`: {verb.summary} ({verb.who})")
+        if verb.everything:
+            lines.append(f"• `{verb.syntax(everything=True)}`: {verb.everything} (admin)")
+    lines.append(TASK_ID_RULE)
+    return (f"⚠️ {problem}\n\n" if problem else "") + "\n".join(lines)
+
+
+class SlackStyle:
+    """mrkdwn: code spans, mentions, dates in each reader's own time zone."""
+
+    def code(self, text: str) -> str:
+        return f"`{text}`"
+
+    def who(self, actor: str | None) -> str:
+        return who(actor)
+
+    def when(self, moment: datetime | None) -> str:
+        return when(moment)
+
+    def text(self, text: str, limit: int) -> str:
+        return escape(fit(text, limit))
+
+
+SLACK = SlackStyle()
 
 
 def _section(text: str) -> SectionBlock:
     return SectionBlock(text=MarkdownTextObject(text=fit(text, SECTION_LIMIT)))
 
 
-def _control_line(label: str, control: ControlRecord | None, idle: str) -> str:
-    if control is None:
-        return f"*{label}*: {idle}"
-    return (
-        f"*{label}*: since {when(control.set_at)} by {who(control.set_by)}: "
-        f"{escape(fit(control.reason, 300))}"
-    )
-
-
-def _escalation_line(esc: EscalationRecord) -> str:
-    return (
-        f"`{esc.id}` · `{esc.task_id}` · *{esc.state}* · {esc.severity} · tier {esc.tier} · "
-        f"{escape(fit(esc.reason, 120))}"
-    )
-
-
-def status_message(status: TaskStatus) -> Message:
-    stopped = "🛑 stopped" if status.stopped else ("⏸ paused" if status.paused else "▶️ running")
-    blocks: list[Block] = [
-        HeaderBlock(text=PlainTextObject(text=fit(f"{status.task_id}: {stopped}", 150))),
-        _section(
-            "\n".join(
-                [
-                    _control_line("Kill", status.killed, "not killed"),
-                    _control_line("Kill all", status.killed_all, "not active"),
-                    _control_line("Pause", status.paused, "not paused"),
-                ]
-            )
-        ),
-    ]
-    lines = [_escalation_line(esc) for esc in status.escalations[:10]]
-    blocks.append(_section("*Escalations*\n" + ("\n".join(lines) if lines else "none")))
-    audit = [
-        f"#{r.seq} {when(r.at)} {who(r.actor)} *{r.action}* {escape(fit(r.reason or '', 120))}"
-        for r in status.recent
-    ]
-    blocks.append(_section("*Last audit rows*\n" + ("\n".join(audit) if audit else "none")))
-    return Message(blocks, f"{status.task_id}: {stopped}")
-
-
-def overview_message(overview: Overview) -> Message:
-    opened = [_escalation_line(esc) for esc in overview.open_escalations[:20]]
-    more = len(overview.open_escalations) - len(opened)
-    controls = []
-    for control in overview.controls[:30]:
-        name = "kill:all" if control.target == "all" else f"{control.kind}:{control.target}"
-        waiting = ""
-        if control.revive_requested_by:
-            waiting = f" (revive asked by {who(control.revive_requested_by)}, awaiting a 2nd admin)"
-        controls.append(
-            f"`{name}` since {when(control.set_at)} by {who(control.set_by)}: "
-            f"{escape(fit(control.reason, 120))}{waiting}"
-        )
-    blocks: list[Block] = [
-        _section(
-            f"*Open escalations ({len(overview.open_escalations)})*\n"
-            + ("\n".join(opened) if opened else "none")
-            + (f"\n… and {more} more" if more > 0 else "")
-        ),
-        _section(
-            f"*Active kills and pauses ({len(overview.controls)})*\n"
-            + ("\n".join(controls) if controls else "none")
-        ),
-    ]
+def _blocks(sections: list[Section]) -> list[Block]:
+    blocks: list[Block] = []
     notes = []
-    if overview.pending_effects:
-        notes.append(
-            f"⚠️ {overview.pending_effects} change(s) waiting for Redis: written when it is back"
-        )
-    if overview.rejected:
-        latest = overview.rejected[0]
-        notes.append(
-            f"{len(overview.rejected)} recent escalation entries were rejected; latest: "
-            f"{escape(fit(latest.reason, 200))} (`escbot list` shows them)"
-        )
+    for section in sections:
+        body = "\n".join(section.lines)
+        if section.note:
+            notes.append(f"⚠️ *{section.title}*: {body}")
+        else:
+            blocks.append(_section(f"*{section.title[:1].upper()}{section.title[1:]}*\n{body}"))
     if notes:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=fit("\n".join(notes), 3000))]))
     assert len(blocks) <= MAX_MESSAGE_BLOCKS
+    return blocks
+
+
+def status_message(status: TaskStatus) -> Message:
+    headline = f"{status.task_id}: {task_state(status)}"
+    header = HeaderBlock(text=PlainTextObject(text=fit(headline, 150)))
+    return Message([header, *_blocks(status_sections(status, SLACK))], headline)
+
+
+def overview_message(overview: Overview) -> Message:
     text = f"{len(overview.open_escalations)} open escalations, {len(overview.controls)} active"
-    return Message(blocks, text)
+    return Message(_blocks(overview_sections(overview, SLACK)), text)
 
 
 def announcement(record: AuditRecord) -> Message | None:

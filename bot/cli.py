@@ -11,15 +11,20 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from bot.clock import iso, parse_iso
+from bot.core.reconcile import ReconcileReport
 from bot.errors import ConfigError, ControlPlaneUnavailable, EscbotError
+from bot.keys import ALL
+from bot.records import Overview, TaskStatus
 from bot.settings import Settings, load_settings
+from bot.summaries import PlainStyle, overview_sections, plain, status_sections
+from bot.verbs import VERBS, Reply, Request, Verb, perform, verbs_for
 
 EXIT_USAGE = 2
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
@@ -67,38 +72,41 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--since", type=_since, help="only rows at or after this ISO 8601 time")
     export.add_argument("--output", "-o", type=Path, help="file to write (default stdout)")
 
-    for verb, text, has_reason in (
-        ("kill", "stop a task (or `all`) at its next check", True),
-        ("revive", "lift a kill (`all` needs a second admin to confirm)", False),
-        ("pause", "make a task wait at its next check", True),
-        ("resume", "lift a pause", False),
-    ):
-        command = sub.add_parser(verb, help=text)
-        command.add_argument(
-            "task_id", help="the task id" + (", or all" if verb in {"kill", "revive"} else "")
-        )
-        if has_reason:
-            command.add_argument("--reason", default=None, help="why (recorded in the audit)")
-        command.add_argument("--by", required=True, type=_by, help="your name, for the audit")
-
-    decide = sub.add_parser("decide", help="decide an escalation (as its card's buttons do)")
-    decide.add_argument("escalation_id")
-    decide.add_argument("verdict", choices=("approve", "reject", "redirect", "terminate"))
-    decide.add_argument("--comment", help="feedback for the agent (reject)")
-    decide.add_argument("--instruction", help="what to do instead (required to redirect)")
-    decide.add_argument("--by", required=True, type=_by, help="your name, for the audit")
-    redirect = sub.add_parser("redirect", help="send a running task a new instruction")
-    redirect.add_argument("task_id")
-    redirect.add_argument("instruction")
-    redirect.add_argument("--by", required=True, type=_by, help="your name, for the audit")
-
-    status = sub.add_parser("status", help="kill/pause state, escalations and audit of a task")
-    status.add_argument("task_id")
-    status.add_argument("--json", action="store_true", help="machine-readable output")
-    listing = sub.add_parser("list", help="open escalations, active kills and pauses")
-    listing.add_argument("--json", action="store_true", help="machine-readable output")
-    sub.add_parser("reconcile", help="write every active kill and pause back into Redis")
+    for verb in verbs_for("cli"):
+        _add_verb(sub, verb)
     return parser
+
+
+def _add_verb(sub: Any, verb: Verb) -> None:
+    """A subcommand from the verb table (bot/verbs.py)."""
+    summary = verb.summary + (f" (`all`: {verb.everything})" if verb.everything else "")
+    command = sub.add_parser(verb.name, help=summary)
+    if verb.target != "none":
+        what = {"escalation": "the escalation id"}.get(verb.target, "the task id")
+        command.add_argument(
+            "target",
+            metavar=verb.target_word.strip("<>").upper(),
+            help=what + (", or all" if verb.target == "task_or_all" else ""),
+        )
+    for option in verb.options:
+        if option.positional:
+            command.add_argument(option.name, choices=option.choices or None, help=option.help)
+        else:
+            command.add_argument(f"--{option.name}", default=None, help=option.help)
+    if verb.text == "required":
+        command.add_argument("text", metavar=verb.text_name.upper(), help=f"the {verb.text_name}")
+    elif verb.text == "optional":
+        command.add_argument(
+            f"--{verb.text_name}",
+            dest="text",
+            metavar=verb.text_name.upper(),
+            default=None,
+            help="why (recorded in the audit)",
+        )
+    if verb.changes:
+        command.add_argument("--by", required=True, type=_by, help="your name, for the audit")
+    elif verb.name in {"status", "list"}:
+        command.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -229,52 +237,40 @@ def _audit(settings: Settings, args: argparse.Namespace) -> int:
 def _control(settings: Settings, args: argparse.Namespace) -> int:
     from bot.runtime import build_runtime
 
+    verb = VERBS[args.command]
     runtime = build_runtime(settings)
-    service = runtime.service
     try:
-        command = args.command
-        if command in {"status", "list"}:
-            view: Any = service.status(args.task_id) if command == "status" else service.overview()
-            if args.json:
-                print(json.dumps(_jsonable(view), indent=2))
-            else:
-                render = _render_status if command == "status" else _render_overview
-                print(render(view))
-            return 0
-        if command == "reconcile":
-            report = service.reconcile()
-            print(
-                f"reconciled: {len(report.restored)} key(s) restored, "
-                f"{len(report.replayed)} pending change(s) written"
-            )
-            return 0
-        actor = f"cli:{args.by}"
-        everything = getattr(args, "task_id", "").lower() == "all"
-        actions: dict[str, Callable[[], Any]] = {
-            "kill": lambda: (
-                service.kill_all(actor, args.reason)
-                if everything
-                else service.kill(args.task_id, actor, args.reason)
-            ),
-            "revive": lambda: (
-                service.revive_all(actor) if everything else service.revive(args.task_id, actor)
-            ),
-            "pause": lambda: service.pause(args.task_id, actor, args.reason),
-            "resume": lambda: service.resume(args.task_id, actor),
-            "decide": lambda: service.decide(
-                args.escalation_id,
-                actor,
-                args.verdict,
-                comment=args.comment,
-                instruction=args.instruction,
-            ),
-            "redirect": lambda: service.redirect(args.task_id, actor, args.instruction),
-        }
-        result = actions[command]()
-        print(result.message)
+        target = getattr(args, "target", None)
+        if verb.target == "task_or_all" and target is not None and target.lower() == ALL:
+            target = ALL
+        request = Request(
+            verb=verb.name,
+            actor=f"cli:{args.by}" if verb.changes else "cli",
+            target=target,
+            text=getattr(args, "text", None),
+            options={option.name: getattr(args, option.name) for option in verb.options},
+        )
+        result = perform(runtime.service, request)
+        if getattr(args, "json", False):
+            print(json.dumps(_jsonable(result), indent=2))
+        else:
+            print(_render(result))
         return 0
     finally:
         runtime.close()
+
+
+def _render(result: Reply) -> str:
+    if isinstance(result, TaskStatus):
+        return plain(status_sections(result, PlainStyle()))
+    if isinstance(result, Overview):
+        return plain(overview_sections(result, PlainStyle()))
+    if isinstance(result, ReconcileReport):
+        return (
+            f"reconciled: {len(result.restored)} key(s) restored, "
+            f"{len(result.replayed)} pending change(s) written"
+        )
+    return result.message
 
 
 def _jsonable(value: Any) -> Any:
@@ -287,65 +283,6 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
         return iso(value)
     return value
-
-
-def _when(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "-"
-
-
-def _control_line(label: str, control: Any, idle: str) -> str:
-    if control is None:
-        return f"  {label:<9} {idle}"
-    return (
-        f"  {label:<9} ACTIVE since {_when(control.set_at)} by {control.set_by}: {control.reason}"
-    )
-
-
-def _render_status(status: Any) -> str:
-    lines = [f"task {status.task_id}"]
-    lines.append(_control_line("kill", status.killed, "not killed"))
-    lines.append(_control_line("kill all", status.killed_all, "not active"))
-    lines.append(_control_line("pause", status.paused, "not paused"))
-    lines.append("  escalations:" if status.escalations else "  escalations: none")
-    for esc in status.escalations:
-        lines.append(
-            f"    {esc.id}  {esc.state:<12} {esc.severity:<8} tier {esc.tier:<10} {esc.reason[:60]}"
-        )
-    lines.append("  recent audit:" if status.recent else "  recent audit: none")
-    for record in status.recent:
-        lines.append(
-            f"    #{record.seq:<6} {_when(record.at)}  {record.actor:<16} {record.action:<11} "
-            f"{(record.reason or '')[:60]}"
-        )
-    return "\n".join(lines)
-
-
-def _render_overview(overview: Any) -> str:
-    lines = [f"open escalations: {len(overview.open_escalations)}"]
-    for esc in overview.open_escalations:
-        lines.append(
-            f"  {esc.id}  {esc.task_id:<24} {esc.state:<12} {esc.severity:<8} "
-            f"tier {esc.tier:<10} {esc.reason[:50]}"
-        )
-    lines.append(f"active kills and pauses: {len(overview.controls)}")
-    for control in overview.controls:
-        name = "kill:all" if control.target == "all" else f"{control.kind}:{control.target}"
-        pending = ""
-        if control.revive_requested_by:
-            pending = f"  (revive asked by {control.revive_requested_by}, awaiting a second admin)"
-        lines.append(
-            f"  {name:<32} since {_when(control.set_at)} by {control.set_by}: "
-            f"{control.reason[:50]}{pending}"
-        )
-    if overview.pending_effects:
-        lines.append(
-            f"changes waiting for Redis: {overview.pending_effects} "
-            "(written when Redis is reachable; `escbot reconcile` to retry now)"
-        )
-    lines.append(f"rejected escalation entries (newest first): {len(overview.rejected)}")
-    for entry in overview.rejected:
-        lines.append(f"  {entry.stream_id:<20} {_when(entry.received_at)}  {entry.reason[:100]}")
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

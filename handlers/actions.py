@@ -13,11 +13,14 @@ from slack_sdk.models.views import View
 
 from blocks.actions import Action, ButtonValue
 from blocks.modals import context_modal, redirect_modal, reject_modal
-from bot.clock import iso
-from bot.errors import AlreadyDecided, InvalidInput
+from bot.contracts import Verdict
+from bot.core.base import already_decided
+from bot.errors import InvalidInput
 from bot.records import EscalationRecord
-from handlers.deps import Deps, Registry
+from handlers.deps import Deps, Registry, bound
 from handlers.errors import reporting
+
+ModalBuilder = Callable[[EscalationRecord, str | None], View]
 
 
 def escalation_of(action: dict[str, Any]) -> str:
@@ -28,7 +31,7 @@ def escalation_of(action: dict[str, Any]) -> str:
 
 
 def user_of(body: dict[str, Any]) -> str:
-    return body["user"]["id"]
+    return str(body["user"]["id"])
 
 
 def channel_of(body: dict[str, Any]) -> str | None:
@@ -39,53 +42,69 @@ def acknowledge_click(ack: Ack) -> None:
     ack()
 
 
+def decide(
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: WebClient,
+    respond: Respond,
+    *,
+    deps: Deps,
+    verdict: Verdict,
+) -> None:
+    with reporting(body, client, respond):
+        deps.service.decide(escalation_of(action), user_of(body), verdict)
+
+
+def acknowledge(
+    body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond, *, deps: Deps
+) -> None:
+    with reporting(body, client, respond):
+        deps.service.acknowledge(escalation_of(action), user_of(body))
+
+
+def open_decision_modal(
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: WebClient,
+    respond: Respond,
+    *,
+    deps: Deps,
+    build: ModalBuilder,
+) -> None:
+    """A modal that leads to a decision (reject, redirect): only while it is open."""
+    with reporting(body, client, respond):
+        escalation = deps.service.get_escalation(escalation_of(action))
+        if not escalation.is_open:
+            raise already_decided(escalation)
+        client.views_open(trigger_id=body["trigger_id"], view=build(escalation, channel_of(body)))
+
+
+def open_context_modal(
+    body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond, *, deps: Deps
+) -> None:
+    with reporting(body, client, respond):
+        escalation = deps.service.get_escalation(escalation_of(action))
+        client.views_open(trigger_id=body["trigger_id"], view=context_modal(escalation))
+
+
+def confirm_revive_all(
+    body: dict[str, Any], client: WebClient, respond: Respond, *, deps: Deps
+) -> None:
+    with reporting(body, client, respond):
+        result = deps.service.revive_all(user_of(body))
+        respond(text=f"✅ {result.message}", response_type="ephemeral", replace_original=False)
+
+
 def register(app: App, deps: Deps, registry: Registry) -> None:
-    def on(action: Action, work: Callable[..., None]) -> None:
+    listeners: dict[Action, Callable[..., None]] = {
+        Action.ACKNOWLEDGE: bound(acknowledge, deps=deps),
+        Action.APPROVE: bound(decide, deps=deps, verdict="approve"),
+        Action.TERMINATE: bound(decide, deps=deps, verdict="terminate"),
+        Action.REJECT: bound(open_decision_modal, deps=deps, build=reject_modal),
+        Action.REDIRECT: bound(open_decision_modal, deps=deps, build=redirect_modal),
+        Action.FULL_CONTEXT: bound(open_context_modal, deps=deps),
+        Action.CONFIRM_REVIVE_ALL: bound(confirm_revive_all, deps=deps),
+    }
+    for action, work in listeners.items():
         registry.actions.add(action.value)
         app.action(action.value)(ack=acknowledge_click, lazy=[work])
-
-    def decision(verdict: str) -> Callable[..., None]:
-        def decide(
-            body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond
-        ) -> None:
-            with reporting(body, client, respond):
-                deps.service.decide(escalation_of(action), user_of(body), verdict)  # type: ignore[arg-type]
-
-        return decide
-
-    def acknowledge(
-        body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond
-    ) -> None:
-        with reporting(body, client, respond):
-            deps.service.acknowledge(escalation_of(action), user_of(body))
-
-    def modal(build: Callable[..., View], *, open_only: bool) -> Callable[..., None]:
-        def open_modal(
-            body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond
-        ) -> None:
-            with reporting(body, client, respond):
-                view = deps.service.get_escalation(escalation_of(action))
-                if open_only and not view.is_open:
-                    raise _decided(view)
-                built = build(view, channel_of(body)) if open_only else build(view)
-                client.views_open(trigger_id=body["trigger_id"], view=built)
-
-        return open_modal
-
-    def confirm_revive_all(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        with reporting(body, client, respond):
-            result = deps.service.revive_all(user_of(body))
-            respond(text=f"✅ {result.message}", response_type="ephemeral", replace_original=False)
-
-    on(Action.ACKNOWLEDGE, acknowledge)
-    on(Action.APPROVE, decision("approve"))
-    on(Action.TERMINATE, decision("terminate"))
-    on(Action.REJECT, modal(reject_modal, open_only=True))
-    on(Action.REDIRECT, modal(redirect_modal, open_only=True))
-    on(Action.FULL_CONTEXT, modal(context_modal, open_only=False))
-    on(Action.CONFIRM_REVIVE_ALL, confirm_revive_all)
-
-
-def _decided(view: EscalationRecord) -> AlreadyDecided:
-    at = iso(view.decided_at) if view.decided_at else None
-    return AlreadyDecided(view.id, view.state, view.decided_by, at)

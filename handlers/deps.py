@@ -1,8 +1,12 @@
-"""What the listeners may use: the one service, read-only lookups, the policy, the clock."""
+"""What the listeners may use: the one service, the chat delivery, the policy, the clock;
+and how a module-level listener is handed them."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from bot.clock import Clock, utcnow
 from bot.core import EscalationService
@@ -24,5 +28,14 @@ class Registry:
 
     commands: set[str] = field(default_factory=set)
     actions: set[str] = field(default_factory=set)
-    views: set[str] = field(default_factory=set)
+    modal_callbacks: set[str] = field(default_factory=set)
     events: set[str] = field(default_factory=set)
+
+
+def bound(listener: Callable[..., None], **values: Any) -> Callable[..., None]:
+    """`listener` with keyword-only arguments (its `deps`, …) filled in. Bolt passes a
+    listener the arguments it names, read from its signature; the bound ones are
+    keyword-only, so Bolt leaves them alone. The name is kept for Bolt's logs."""
+    partial = functools.partial(listener, **values)
+    partial.__name__ = listener.__name__  # type: ignore[attr-defined]  # partials take attributes
+    return partial

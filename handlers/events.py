@@ -12,7 +12,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.errors import NothingChanged
-from handlers.deps import Deps, Registry
+from handlers.deps import Deps, Registry, bound
 from handlers.errors import reporting
 
 log = logging.getLogger(__name__)
@@ -32,28 +32,30 @@ def is_person_reply(event: dict[str, Any]) -> bool:
     )
 
 
+def relay_reply(
+    event: dict[str, Any], body: dict[str, Any], client: WebClient, *, deps: Deps
+) -> None:
+    if not is_person_reply(event):
+        return
+    with reporting(body, client):
+        escalation = deps.service.escalation_for_message(event["channel"], event["thread_ts"])
+        if escalation is None:
+            return  # a thread that is not under a card
+        # A retried event (same message) is refused as already delivered: mark it anyway.
+        with contextlib.suppress(NothingChanged):
+            deps.service.relay_message(
+                escalation.task_id,
+                event["user"],
+                html.unescape(event.get("text") or ""),
+                escalation_id=escalation.id,
+                idempotency_key=f"slack:{event['channel']}:{event['ts']}",
+            )
+        mark_delivered(client, event)
+
+
 def register(app: App, deps: Deps, registry: Registry) -> None:
     registry.events.add("message")
-
-    def relay_reply(event: dict[str, Any], body: dict[str, Any], client: WebClient) -> None:
-        if not is_person_reply(event):
-            return
-        with reporting(body, client):
-            escalation = deps.service.escalation_for_message(event["channel"], event["thread_ts"])
-            if escalation is None:
-                return  # a thread that is not under a card
-            # A retried event (same message) is refused as already delivered: mark it anyway.
-            with contextlib.suppress(NothingChanged):
-                deps.service.relay_message(
-                    escalation.task_id,
-                    event["user"],
-                    html.unescape(event.get("text") or ""),
-                    escalation_id=escalation.id,
-                    idempotency_key=f"slack:{event['channel']}:{event['ts']}",
-                )
-            mark_delivered(client, event)
-
-    app.event("message")(ack=acknowledge_event, lazy=[relay_reply])
+    app.event("message")(ack=acknowledge_event, lazy=[bound(relay_reply, deps=deps)])
 
 
 def acknowledge_event(ack: Ack) -> None:

@@ -8,12 +8,17 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
 from blocks.actions import Callback, Field_, ModalMetadata
-from handlers.deps import Deps, Registry
+from bot.contracts import Verdict
+from handlers.deps import Deps, Registry, bound
 from handlers.errors import reporting
 
 REQUIRED = {
     Field_.COMMENT: "Tell the agent why, so it can do better.",
     Field_.INSTRUCTION: "Tell the agent what to do instead.",
+}
+DECISIONS: dict[Callback, tuple[Verdict, Field_]] = {
+    Callback.REJECT: ("reject", Field_.COMMENT),
+    Callback.REDIRECT: ("redirect", Field_.INSTRUCTION),
 }
 
 
@@ -22,25 +27,36 @@ def submitted_text(view: dict[str, Any], field: Field_) -> str:
     return ((values.get(field.value) or {}).get(Field_.VALUE.value) or {}).get("value") or ""
 
 
+def check_submission(ack: Ack, view: dict[str, Any], *, field: Field_) -> None:
+    if not submitted_text(view, field).strip():
+        ack(response_action="errors", errors={field.value: REQUIRED[field]})
+        return
+    ack()  # closes the modal
+
+
+def decide(
+    body: dict[str, Any],
+    view: dict[str, Any],
+    client: WebClient,
+    *,
+    deps: Deps,
+    verdict: Verdict,
+    field: Field_,
+) -> None:
+    text = submitted_text(view, field).strip()
+    if not text:
+        return  # refused in check_submission; the modal is still open
+    with reporting(body, client):
+        meta = ModalMetadata.model_validate_json(view["private_metadata"])
+        if field == Field_.COMMENT:
+            deps.service.decide(meta.escalation_id, body["user"]["id"], verdict, comment=text)
+        else:
+            deps.service.decide(meta.escalation_id, body["user"]["id"], verdict, instruction=text)
+
+
 def register(app: App, deps: Deps, registry: Registry) -> None:
-    def on(callback: Callback, verdict: str, field: Field_) -> None:
-        def check_submission(ack: Ack, view: dict[str, Any]) -> None:
-            if not submitted_text(view, field).strip():
-                ack(response_action="errors", errors={field.value: REQUIRED[field]})
-                return
-            ack()  # closes the modal
-
-        def decide(body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
-            text = submitted_text(view, field).strip()
-            if not text:
-                return  # refused in check_submission; the modal is still open
-            with reporting(body, client):
-                meta = ModalMetadata.model_validate_json(view["private_metadata"])
-                words = {"comment": text} if field == Field_.COMMENT else {"instruction": text}
-                deps.service.decide(meta.escalation_id, body["user"]["id"], verdict, **words)  # type: ignore[arg-type]
-
-        registry.views.add(callback.value)
-        app.view(callback.value)(ack=check_submission, lazy=[decide])
-
-    on(Callback.REJECT, "reject", Field_.COMMENT)
-    on(Callback.REDIRECT, "redirect", Field_.INSTRUCTION)
+    for callback, (verdict, field) in DECISIONS.items():
+        registry.modal_callbacks.add(callback.value)
+        check = bound(check_submission, field=field)
+        work = bound(decide, deps=deps, verdict=verdict, field=field)
+        app.view(callback.value)(ack=check, lazy=[work])

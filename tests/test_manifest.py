@@ -69,7 +69,7 @@ def test_every_command_and_event_in_the_manifest_has_a_listener_and_back(
 
 def test_every_action_and_callback_id_has_a_listener_and_back(registry: Registry) -> None:
     assert registry.actions == {action.value for action in Action}
-    assert registry.views == {callback.value for callback in Callback}
+    assert registry.modal_callbacks == {callback.value for callback in Callback}
 
 
 def test_every_action_id_the_blocks_emit_has_a_listener(registry: Registry) -> None:

@@ -1,0 +1,142 @@
+"""What `status` and `list` say, written once for every surface. A summary is a list of
+sections of lines; a `Style` says how a surface marks code, names and times (Slack's
+mrkdwn in blocks/messages.py, plain text for the CLI here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from bot.keys import ALL
+from bot.records import ControlRecord, EscalationRecord, Overview, TaskStatus
+
+OPEN_SHOWN = 20
+CONTROLS_SHOWN = 30
+ESCALATIONS_SHOWN = 10
+
+
+class Style(Protocol):
+    def code(self, text: str) -> str: ...
+    def who(self, actor: str | None) -> str: ...
+    def when(self, moment: datetime | None) -> str: ...
+    def text(self, text: str, limit: int) -> str: ...
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    lines: tuple[str, ...]
+    note: bool = False  # small print (Slack shows it as context)
+
+
+class PlainStyle:
+    """A terminal's: nothing escaped, times in UTC."""
+
+    def code(self, text: str) -> str:
+        return text
+
+    def who(self, actor: str | None) -> str:
+        return actor or "someone"
+
+    def when(self, moment: datetime | None) -> str:
+        return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "-"
+
+    def text(self, text: str, limit: int) -> str:
+        return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def task_state(status: TaskStatus) -> str:
+    return "stopped" if status.stopped else ("paused" if status.paused else "running")
+
+
+def control_name(control: ControlRecord) -> str:
+    return "kill:all" if control.target == ALL else f"{control.kind}:{control.target}"
+
+
+def _control(style: Style, label: str, control: ControlRecord | None, idle: str) -> str:
+    if control is None:
+        return f"{label}: {idle}"
+    return (
+        f"{label}: ACTIVE since {style.when(control.set_at)} by {style.who(control.set_by)}: "
+        f"{style.text(control.reason, 300)}"
+    )
+
+
+def _escalation(style: Style, esc: EscalationRecord) -> str:
+    return (
+        f"{style.code(esc.id)} · {style.code(esc.task_id)} · {esc.state} · {esc.severity} · "
+        f"tier {esc.tier} · {style.text(esc.reason, 120)}"
+    )
+
+
+def status_sections(status: TaskStatus, style: Style) -> list[Section]:
+    controls = (
+        _control(style, "kill", status.killed, "not killed"),
+        _control(style, "kill all", status.killed_all, "not active"),
+        _control(style, "pause", status.paused, "not paused"),
+    )
+    shown = status.escalations[:ESCALATIONS_SHOWN]
+    audit = tuple(
+        f"#{r.seq} {style.when(r.at)} {style.who(r.actor)} {r.action} "
+        f"{style.text(r.reason or '', 120)}"
+        for r in status.recent
+    )
+    return [
+        Section(f"task {status.task_id}: {task_state(status)}", controls),
+        Section("escalations", tuple(_escalation(style, esc) for esc in shown) or ("none",)),
+        Section("recent audit", audit or ("none",)),
+    ]
+
+
+def overview_sections(overview: Overview, style: Style) -> list[Section]:
+    opened = [_escalation(style, esc) for esc in overview.open_escalations[:OPEN_SHOWN]]
+    more = len(overview.open_escalations) - len(opened)
+    if more > 0:
+        opened.append(f"… and {more} more")
+    controls = []
+    for control in overview.controls[:CONTROLS_SHOWN]:
+        waiting = ""
+        if control.revive_requested_by:
+            waiting = (
+                f" (revive asked by {style.who(control.revive_requested_by)}, "
+                "awaiting a second admin)"
+            )
+        controls.append(
+            f"{style.code(control_name(control))} since {style.when(control.set_at)} by "
+            f"{style.who(control.set_by)}: {style.text(control.reason, 120)}{waiting}"
+        )
+    sections = [
+        Section(f"open escalations: {len(overview.open_escalations)}", tuple(opened) or ("none",)),
+        Section(f"active kills and pauses: {len(overview.controls)}", tuple(controls) or ("none",)),
+    ]
+    if overview.pending_effects:
+        sections.append(
+            Section(
+                f"changes waiting for Redis: {overview.pending_effects}",
+                ("written when Redis is reachable; `escbot reconcile` retries now",),
+                note=True,
+            )
+        )
+    if overview.rejected:
+        sections.append(
+            Section(
+                f"rejected escalation entries (newest first): {len(overview.rejected)}",
+                tuple(
+                    f"{entry.stream_id} {style.when(entry.received_at)} "
+                    f"{style.text(entry.reason, 200)}"
+                    for entry in overview.rejected
+                ),
+                note=True,
+            )
+        )
+    return sections
+
+
+def plain(sections: list[Section]) -> str:
+    """Sections as a terminal shows them: a title line, then indented lines."""
+    lines: list[str] = []
+    for section in sections:
+        lines.append(section.title)
+        lines.extend(f"  {line}" for line in section.lines)
+    return "\n".join(lines)
