@@ -22,6 +22,7 @@ services:
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 test: $(VENV)/.installed services lint
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from redis.typing import EncodableT, FieldT
 
 from bot.keys import KeyNames
 
@@ -90,7 +91,8 @@ class ControlPlane:
             elif effect.op == "delete":
                 pipe.delete(key)
             else:
-                pipe.xadd(key, effect.value or {}, maxlen=INBOX_MAXLEN, approximate=True)
+                fields: dict[FieldT, EncodableT] = {k: v for k, v in (effect.value or {}).items()}
+                pipe.xadd(key, fields, maxlen=INBOX_MAXLEN, approximate=True)
             changed.append(key)
         for key in changed:
             pipe.publish(self.keys.control, key)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 from pydantic import ValidationError
@@ -44,9 +45,9 @@ class Intake(StreamConsumer):
         service: EscalationService,
         *,
         max_deliveries: int = 5,
-        **options: object,
+        **options: Any,
     ) -> None:
-        super().__init__(client, keys.escalations, **options)  # type: ignore[arg-type]
+        super().__init__(client, keys.escalations, **options)
         self.service = service
         self.max_deliveries = max_deliveries
         self.stats = IntakeStats()

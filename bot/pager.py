@@ -33,7 +33,8 @@ def pdpyras_module() -> ModuleType:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r".*pdpyras.*deprecated", category=UserWarning)
         import pdpyras
-    return pdpyras
+    module: ModuleType = pdpyras
+    return module
 
 
 def summary(view: EscalationRecord) -> str:

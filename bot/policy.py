@@ -42,16 +42,13 @@ def parse_duration(value: object) -> timedelta:
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
-def _member_list(role: str):
-    def check(value: list[str]) -> list[str]:
-        if not value:
-            raise ValueError(f"the {role} role is empty: list at least one Slack user or group id")
-        for member in value:
-            if not _MEMBER.match(str(member)):
-                raise ValueError(f"{member!r} is not a Slack user id (U…/W…) or user-group id (S…)")
-        return value
-
-    return check
+def _member_list(role: str, value: list[str]) -> list[str]:
+    if not value:
+        raise ValueError(f"the {role} role is empty: list at least one Slack user or group id")
+    for member in value:
+        if not _MEMBER.match(str(member)):
+            raise ValueError(f"{member!r} is not a Slack user id (U…/W…) or user-group id (S…)")
+    return value
 
 
 class Roles(BaseModel):
@@ -63,12 +60,12 @@ class Roles(BaseModel):
     @field_validator("operator")
     @classmethod
     def _operators(cls, value: list[str]) -> list[str]:
-        return _member_list("operator")(value)
+        return _member_list("operator", value)
 
     @field_validator("admin")
     @classmethod
     def _admins(cls, value: list[str]) -> list[str]:
-        return _member_list("admin")(value)
+        return _member_list("admin", value)
 
     def members(self, role: Role) -> list[str]:
         # An admin may do everything an operator may.

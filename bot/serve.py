@@ -12,7 +12,8 @@ import faulthandler
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -27,6 +28,10 @@ from bot.policy import load_policy
 from bot.runtime import Runtime, build_runtime
 from bot.settings import Settings
 from bot.streams import default_consumer
+
+if TYPE_CHECKING:
+    from slack_bolt import App
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
 
 log = logging.getLogger("escbot")
 
@@ -65,7 +70,8 @@ def serve(settings: Settings, *, http: bool, host: str, port: int, migrate: bool
     worker = SlackWorker(client, delivery, policy)
     runtime.service.listeners.append(worker.wake)
     deps = Deps(runtime.service, delivery, policy)
-    secret = settings.slack_signing_secret.get_secret_value() if http else None  # type: ignore[union-attr]
+    signing = settings.slack_signing_secret
+    secret = signing.get_secret_value() if http and signing is not None else None
     app, _registry = create_app(
         token=token,
         api_url=settings.slack_api_base,
@@ -132,13 +138,13 @@ def _thread(
 
 
 def _start_front(
-    app: object, settings: Settings, *, http: bool, host: str, port: int, runtime: Runtime
+    app: App, settings: Settings, *, http: bool, host: str, port: int, runtime: Runtime
 ) -> Callable[[], None]:
     if http:
         from bot.slack.http import SlackHTTPServer
 
         try:
-            server = SlackHTTPServer(app, host, port, lambda: health(runtime))  # type: ignore[arg-type]
+            server = SlackHTTPServer(app, host, port, lambda: health(runtime))
         except OSError as exc:
             raise ConfigError(
                 f"--port {port}: cannot listen on {host}:{port} ({exc.strerror})"
@@ -149,7 +155,7 @@ def _start_front(
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     assert settings.slack_app_token is not None
-    handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())  # type: ignore[arg-type]
+    handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
     connected = threading.Event()
     if not _connect_socket(handler):  # Slack unreachable: keep trying, the rest runs on
         threading.Thread(
@@ -158,12 +164,12 @@ def _start_front(
 
     def close() -> None:
         connected.set()  # stops the reconnecting thread, if any
-        handler.close()
+        handler.close()  # type: ignore[no-untyped-call]  # slack_bolt leaves it unannotated
 
     return close
 
 
-def _connect_socket(handler: object) -> bool:
+def _connect_socket(handler: SocketModeHandler) -> bool:
     """True once connected; False while Slack cannot be reached; a refused app-level
     token stops start-up with one line, like a refused bot token."""
     from slack_sdk.errors import SlackApiError
@@ -171,7 +177,7 @@ def _connect_socket(handler: object) -> bool:
     from bot.slack.client import refused
 
     try:
-        handler.connect()  # type: ignore[attr-defined]
+        handler.connect()  # type: ignore[no-untyped-call]  # slack_bolt leaves it unannotated
     except SlackApiError as exc:
         # access_denied: Socket Mode is off for the app, or the token lacks connections:write.
         error = refused(exc, "SLACK_APP_TOKEN", also=frozenset({"access_denied"}))
@@ -184,7 +190,7 @@ def _connect_socket(handler: object) -> bool:
     return True
 
 
-def _keep_connecting(handler: object, stop: threading.Event) -> None:
+def _keep_connecting(handler: SocketModeHandler, stop: threading.Event) -> None:
     delay = 1.0
     while not stop.wait(delay):
         try:
@@ -208,7 +214,7 @@ def health(runtime: Runtime) -> dict[str, str]:
 
 
 def start_sweep(
-    runtime: Runtime, owner: str, wakers: list[Callable[[], None]]
+    runtime: Runtime, owner: str, wakers: Sequence[Callable[[], None]]
 ) -> BackgroundScheduler:
     """One interval job, not one job per escalation: due work is found in the database
     (by the indexed next_action_at), so a restart or a second replica loses none."""

@@ -12,8 +12,11 @@ import socket
 import threading
 import time
 from abc import ABC, abstractmethod
+from typing import Any
 
 import redis
+
+from bot.agent.core import stream_entries
 
 log = logging.getLogger(__name__)
 
@@ -64,15 +67,15 @@ class StreamConsumer(ABC):
         if now - self._last_retry >= self.retry_idle_ms / 1000:
             self._last_retry = now
             handled += self._retry_stale()
-        response = self.client.xreadgroup(
+        response: Any = self.client.xreadgroup(
             GROUP,
             self.consumer,
             {self.stream: ">"},
             count=self.batch,
             block=self.block_ms if block_ms is None else block_ms,
         )
-        for _stream, entries in response or []:
-            for entry_id, fields in entries:
+        for entry_id, fields in stream_entries(response):
+            if fields is not None:
                 self._dispatch(entry_id, fields, 1)
                 handled += 1
         return handled
@@ -91,12 +94,12 @@ class StreamConsumer(ABC):
                 stop.wait(1.0)
 
     def _retry_stale(self) -> int:
-        pending = self.client.xpending_range(
+        pending: list[dict[str, Any]] = self.client.xpending_range(
             self.stream, GROUP, min="-", max="+", count=self.batch, idle=self.retry_idle_ms
         )
         handled = 0
         for item in pending:
-            claimed = self.client.xclaim(
+            claimed: Any = self.client.xclaim(
                 self.stream, GROUP, self.consumer, self.retry_idle_ms, [item["message_id"]]
             )
             for entry_id, fields in claimed:

@@ -393,7 +393,7 @@ class AsyncTaskGuard(GuardView):
                     await self._sync(full=False)
         finally:
             with contextlib.suppress(Exception):
-                await pubsub.aclose()
+                await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
 
     async def _poll(self) -> None:
         await self._sync(reconnected=True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypedDict
 
 from pydantic import ValidationError
+from redis.typing import EncodableT, FieldT
 
 from bot.clock import iso, utcnow
 from bot.contracts import (
@@ -42,6 +43,7 @@ FAIL_MODES: tuple[FailMode, ...] = ("pause", "raise", "continue")
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 INBOX_BATCH = 100
 ContextLike = Context | Mapping[str, Any] | None
+StreamFields = dict[FieldT, EncodableT]  # the fields of a stream entry, as redis-py takes them
 
 _OUTAGE = {
     "pause": "failing closed: task %s is held as paused at its checkpoints until Redis "
@@ -245,11 +247,11 @@ def check_timeout(timeout: float) -> float:
     return timeout
 
 
-def escalation_fields(escalation: Escalation) -> dict[str, str]:
+def escalation_fields(escalation: Escalation) -> StreamFields:
     return {"payload": escalation.model_dump_json(exclude_none=True)}
 
 
-def event_fields(task_id: str, body: str, escalation_id: str | None) -> dict[str, str]:
+def event_fields(task_id: str, body: str, escalation_id: str | None) -> StreamFields:
     if escalation_id is not None:
         check_escalation_id(escalation_id)
     event = AgentEvent(task_id=task_id, escalation_id=escalation_id or "", text=body)
@@ -337,7 +339,7 @@ class GuardCore:
         action: str | None,
         args: Mapping[str, Any] | None,
         options: EscalationOptions,
-    ) -> tuple[dict[str, str], str]:
+    ) -> tuple[StreamFields, str]:
         """The `escalations` stream fields of a new escalation of this task, and its id."""
         escalation, escalation_id = build_escalation(
             self.task_id,

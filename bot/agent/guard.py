@@ -365,7 +365,7 @@ class TaskGuard(GuardView):
                 self._stop.wait(min(RETRY_MAX, 0.05 * 2 ** (self._failures - 2)))
 
     def _listen(self) -> None:
-        pubsub = self._redis.pubsub()
+        pubsub = self._redis.pubsub()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
         self._pubsub = pubsub
         try:
             pubsub.subscribe(self.keys.control)

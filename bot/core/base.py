@@ -83,7 +83,7 @@ def control_value(control: ControlRecord) -> dict[str, Any]:
 
 def decision_value(escalation: EscalationRecord) -> dict[str, Any]:
     return DecisionValue(
-        decision=escalation.state,  # type: ignore[arg-type]  # a decided escalation's state is its outcome
+        decision=escalation.state,
         by=escalation.decided_by or "system",
         at=iso(escalation.decided_at or escalation.created_at),
         comment=escalation.comment,

@@ -6,15 +6,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, bindparam, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from bot.db.engine import upsert
 from bot.db.models import ControlRow
 from bot.records import ControlRecord
 
 _CONTROLS = ControlRow.__table__
-_DIALECT_INSERTS = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}
 _ACTIVATE: dict[str, Any] = {}
 
 _CURRENT = select(*_CONTROLS.c).where(
@@ -60,7 +58,7 @@ def _activate_statement(dialect: str) -> Any:
     """INSERT … ON CONFLICT DO UPDATE … WHERE NOT active RETURNING: one round trip, and
     no row back when the control already was active."""
     if dialect not in _ACTIVATE:
-        insert = _DIALECT_INSERTS[dialect](_CONTROLS).values(
+        insert = upsert(dialect, _CONTROLS).values(
             kind=bindparam("p_kind"),
             target=bindparam("p_target"),
             active=True,

@@ -16,19 +16,22 @@ CURSOR_ID = 1
 
 def take(session: Session, owner: str, now: datetime, until: datetime) -> int | None:
     """Take or renew the lease; the seq delivered so far, or None when another holds it."""
-    won = session.execute(
-        update(NotifyCursor)
-        .where(
-            NotifyCursor.id == CURSOR_ID,
-            or_(
-                NotifyCursor.lease_owner.is_(None),
-                NotifyCursor.lease_owner == owner,
-                NotifyCursor.lease_until < now,
-            ),
+    won = (
+        session.connection()
+        .execute(
+            update(NotifyCursor)
+            .where(
+                NotifyCursor.id == CURSOR_ID,
+                or_(
+                    NotifyCursor.lease_owner.is_(None),
+                    NotifyCursor.lease_owner == owner,
+                    NotifyCursor.lease_until < now,
+                ),
+            )
+            .values(lease_owner=owner, lease_until=until)
         )
-        .values(lease_owner=owner, lease_until=until)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+        .rowcount
+    )
     if not won:
         return None
     return session.scalar(select(NotifyCursor.seq).where(NotifyCursor.id == CURSOR_ID))

@@ -8,10 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from bot.db.engine import upsert
 from bot.db.models import (
     AuditRow,
     ControlRow,
@@ -22,7 +21,6 @@ from bot.db.models import (
 )
 from bot.records import PendingEffect, RejectedEntry
 
-_DIALECT_INSERTS = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}
 _IDEMPOTENT: dict[str, Any] = {}
 RAW_LIMIT = 20_000
 
@@ -34,7 +32,7 @@ def claim_idempotency_key(session: Session, key: str, at: datetime) -> bool:
     if dialect not in _IDEMPOTENT:
         table = IdempotencyKey.__table__
         _IDEMPOTENT[dialect] = (
-            _DIALECT_INSERTS[dialect](table)
+            upsert(dialect, table)
             .values(
                 key=bindparam("p_key"), created_at=bindparam("p_at", type_=table.c.created_at.type)
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import redis
 from pydantic import ValidationError
@@ -30,9 +31,9 @@ class AgentEventsRelay(StreamConsumer):
         slack: WebClient,
         reads: Reads,
         policy: Policy,
-        **options: object,
+        **options: Any,
     ) -> None:
-        super().__init__(client, keys.agent_events, **options)  # type: ignore[arg-type]
+        super().__init__(client, keys.agent_events, **options)
         self.slack = slack
         self.reads = reads
         self.policy = policy

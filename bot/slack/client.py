@@ -70,5 +70,5 @@ def is_permanent(exc: BaseException) -> bool:
     Slack or the network being down or rate-limiting us."""
     if not isinstance(exc, SlackApiError) or exc.response is None:
         return False
-    status = exc.response.status_code
+    status: int = exc.response.status_code
     return status < 500 and status != 429

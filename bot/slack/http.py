@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from slack_bolt import App, BoltRequest, BoltResponse
@@ -37,7 +37,9 @@ def _handler(app: App, health: Health) -> type[BaseHTTPRequestHandler]:
                 self._send(413, {"content-type": ["text/plain"]}, "too large")
                 return
             body = self.rfile.read(length).decode("utf-8", errors="replace")
-            headers = {key.lower(): value for key, value in self.headers.items()}
+            headers: dict[str, str | Sequence[str]] = {
+                key.lower(): value for key, value in self.headers.items()
+            }
             response: BoltResponse = app.dispatch(
                 BoltRequest(body=body, query=query, headers=headers)
             )
@@ -52,7 +54,7 @@ def _handler(app: App, health: Health) -> type[BaseHTTPRequestHandler]:
             body = json.dumps({"ok": ok, **checks})
             self._send(200 if ok else 503, {"content-type": ["application/json"]}, body)
 
-        def _send(self, status: int, headers: dict[str, list[str]], body: str) -> None:
+        def _send(self, status: int, headers: dict[str, Sequence[str]], body: str) -> None:
             data = body.encode("utf-8")
             self.send_response(status)
             for key, values in headers.items():
