@@ -16,7 +16,7 @@ from typing import Any
 
 import redis
 
-from bot.agent.core import stream_entries
+from bot.agent.payloads import stream_entries
 
 log = logging.getLogger(__name__)
 

@@ -9,15 +9,15 @@ Loads with nothing but `redis` and `pydantic`: no Slack, SQLAlchemy or APSchedul
 """
 
 from bot.agent.aio import AsyncTaskGuard
-from bot.agent.core import (
+from bot.agent.errors import AgentError, ControlPlaneUnreachable, PauseTimeout, TaskKilled
+from bot.agent.guard import TaskGuard, is_killed
+from bot.agent.payloads import (
     ApprovalOutcome,
     EscalationOptions,
     FailMode,
     GuardState,
     InboxMessage,
 )
-from bot.agent.errors import AgentError, ControlPlaneUnreachable, PauseTimeout, TaskKilled
-from bot.agent.guard import TaskGuard, is_killed
 
 __all__ = [
     "AgentError",

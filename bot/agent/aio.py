@@ -23,12 +23,13 @@ from bot.control import client_options
 from bot.ids import check_task_id
 from bot.keys import KeyNames
 
-from .core import (
+from .errors import ControlPlaneUnreachable
+from .guard import RETRY_MAX
+from .payloads import (
     ApprovalOutcome,
     EscalationOptions,
     FailMode,
     GuardState,
-    GuardView,
     InboxMessage,
     InboxPlan,
     as_text,
@@ -42,8 +43,8 @@ from .core import (
     expiry_note,
     parse_decision,
 )
-from .errors import ControlPlaneUnreachable, TaskKilled
-from .guard import RETRY_MAX
+from .protection import Protection
+from .view import GuardView
 
 log = logging.getLogger("bot.agent")
 
@@ -67,46 +68,6 @@ async def _wait(event: asyncio.Event, timeout: float) -> None:
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(timeout):
             await event.wait()
-
-
-class Protection:
-    """`async with guard.protect():` a kill cancels the task running the block, and the
-    block ends with TaskKilled. A cancellation from elsewhere passes through unchanged."""
-
-    def __init__(self, guard: AsyncTaskGuard) -> None:
-        self._guard = guard
-        self._task: asyncio.Task[Any] | None = None
-        self._cancelling = 0
-        self.error: TaskKilled | None = None
-
-    async def __aenter__(self) -> Protection:
-        task = asyncio.current_task()
-        if task is None:
-            raise RuntimeError("protect() must be used inside an asyncio task")
-        self._guard._core.check_killed()
-        self._task = task
-        self._cancelling = task.cancelling()
-        self._guard._protections.add(self)
-        return self
-
-    def fire(self, error: TaskKilled) -> None:
-        if self.error is None and self._task is not None:
-            self.error = error
-            self._task.cancel(str(error))
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._guard._protections.discard(self)
-        if self.error is None or self._task is None:
-            return
-        cancelled = isinstance(exc, asyncio.CancelledError)
-        if self._task.uncancel() > self._cancelling and cancelled:
-            return  # someone else cancelled the task too: that cancellation wins
-        raise self.error from (None if cancelled else exc)
 
 
 class AsyncTaskGuard(GuardView):

@@ -6,269 +6,40 @@ touch Redis. Every method here runs under the guard's lock (or on its event loop
 
 from __future__ import annotations
 
-import logging
-import os
-import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal, TypedDict
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 from pydantic import ValidationError
-from redis.typing import EncodableT, FieldT
 
-from bot.clock import iso, utcnow
 from bot.contracts import (
-    Action,
-    AgentEvent,
-    Context,
     ControlValue,
-    DecisionValue,
-    Escalation,
     InboxEntry,
     Kind,
-    Outcome,
-    Severity,
 )
-from bot.ids import check_escalation_id, check_task_id, new_escalation_id
+from bot.ids import check_task_id
 from bot.keys import KeyNames
 
-from .errors import AgentError, ControlPlaneUnreachable, PauseTimeout, TaskKilled
-
-log = logging.getLogger("bot.agent")
-
-FailMode = Literal["pause", "raise", "continue"]
-GuardState = Literal["starting", "running", "paused", "killed", "unreachable", "closed"]
-Verdict = Literal["go", "killed", "paused", "unreachable"]
-FAIL_MODES: tuple[FailMode, ...] = ("pause", "raise", "continue")
-DEFAULT_REDIS_URL = "redis://localhost:6379/0"
-INBOX_BATCH = 100
-ContextLike = Context | Mapping[str, Any] | None
-StreamFields = dict[FieldT, EncodableT]  # the fields of a stream entry, as redis-py takes them
-
-_OUTAGE = {
-    "pause": "failing closed: task %s is held as paused at its checkpoints until Redis "
-    "answers (on_unreachable='pause')",
-    "raise": "checkpoints of task %s raise ControlPlaneUnreachable until Redis answers "
-    "(on_unreachable='raise')",
-    "continue": "task %s continues WITHOUT kill or pause checks until Redis answers "
-    "(on_unreachable='continue': failing open)",
-}
-
-
-def as_text(value: object) -> str:
-    """A reply from a client with or without `decode_responses`, as text."""
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return str(value)
-
-
-def describe(exc: BaseException) -> str:
-    """An error in one line, for messages and logs."""
-    message = str(exc).strip() or type(exc).__name__
-    return message.splitlines()[0][:300]
-
-
-def resolve_settings(url: str | None, prefix: str | None) -> tuple[str, str]:
-    """The bot's own settings when not given: `REDIS_URL`, `REDIS_KEY_PREFIX`."""
-    if url is None:
-        url = os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
-    if prefix is None:
-        prefix = os.environ.get("REDIS_KEY_PREFIX", "")
-    return url, prefix
-
-
-def client_name(task_id: str, consumer: str) -> str:
-    """Shown by `CLIENT LIST`, so an operator can see which agents are connected."""
-    return "escbot-agent:" + "".join("_" if ch.isspace() else ch for ch in f"{task_id}:{consumer}")
-
-
-@dataclass(frozen=True, slots=True)
-class InboxMessage:
-    """One entry of `inbox:{task_id}`: a redirect or a message, with who sent it."""
-
-    id: str
-    kind: Literal["redirect", "message"]
-    text: str
-    author: str
-    source: Literal["operator", "agent"]
-    at: str
-    escalation_id: str | None
-
-    @property
-    def is_redirect(self) -> bool:
-        return self.kind == "redirect"
-
-
-@dataclass(frozen=True, slots=True)
-class ApprovalOutcome:
-    """How an approval request ended. `expired` means nobody decided in time; it is never
-    reported as a rejection."""
-
-    escalation_id: str
-    decision: Outcome
-    by: str
-    at: str
-    comment: str | None = None
-    instruction: str | None = None
-
-    @property
-    def approved(self) -> bool:
-        return self.decision == "approved"
-
-
-@dataclass(frozen=True, slots=True)
-class InboxPlan:
-    """One inbox round trip: acknowledge what the agent took, then (when `read`) read this
-    consumer's pending entries and the new ones. Reading the pending list every time costs
-    little (it holds at most the batch in hand) and recovers entries whose reply was lost."""
-
-    ack: tuple[str, ...]
-    read: bool
-
-    @property
-    def empty(self) -> bool:
-        return not (self.ack or self.read)
-
-
-def parse_control(key: str, raw: object) -> ControlValue | None:
-    """The value of a kill or pause key. A key that exists but does not hold the contract's
-    JSON (`SET kill:x 1` typed by hand, as the original notes allow) still counts."""
-    if raw is None:
-        return None
-    value = as_text(raw)
-    try:
-        return ControlValue.model_validate_json(value)
-    except ValidationError:
-        shown = value if len(value) <= 200 else value[:197] + "..."
-        return ControlValue(reason=f"{key} is set ({shown!r})", by="unknown", at="")
-
-
-def parse_decision(escalation_id: str, raw: object) -> ApprovalOutcome:
-    try:
-        value = DecisionValue.model_validate_json(as_text(raw))
-    except ValidationError as exc:
-        raise AgentError(
-            f"decision:{escalation_id} does not hold a DecisionValue: {exc.errors()[0]['msg']}"
-        ) from None
-    return ApprovalOutcome(
-        escalation_id=escalation_id,
-        decision=value.decision,
-        by=value.by,
-        at=value.at,
-        comment=value.comment,
-        instruction=value.instruction,
-    )
-
-
-def expired_outcome(escalation_id: str, timeout: float) -> ApprovalOutcome:
-    return ApprovalOutcome(
-        escalation_id=escalation_id,
-        decision="expired",
-        by="timeout",
-        at=iso(utcnow()),
-        comment=f"no decision within {timeout:g}s; the agent stopped waiting",
-    )
-
-
-class EscalationOptions(TypedDict, total=False):
-    """What `escalate` and `request_approval` accept beyond the reason and the action."""
-
-    severity: Severity  # default "medium"
-    confidence: float | None
-    context: ContextLike
-    task_type: str | None
-    tier: str | None
-    escalation_id: str | None  # default: a new ULID
-
-
-def build_escalation(
-    task_id: str,
-    agent: str,
-    *,
-    reason: str,
-    kind: Kind,
-    action: str | None,
-    args: Mapping[str, Any] | None,
-    options: EscalationOptions,
-) -> tuple[Escalation, str]:
-    """A contract-valid escalation (CONTRACTS §3) and its id, always set: the id makes a
-    retry one escalation rather than two."""
-    unknown = sorted(set(options) - set(EscalationOptions.__annotations__))
-    if unknown:
-        raise TypeError(f"unexpected keyword argument(s): {', '.join(unknown)}")
-    if action is None and args:
-        raise ValueError("args were given without an action name")
-    context = options.get("context")
-    escalation_id = options.get("escalation_id") or new_escalation_id()
-    escalation = Escalation(
-        escalation_id=escalation_id,
-        task_id=task_id,
-        agent=agent,
-        task_type=options.get("task_type"),
-        kind=kind,
-        reason=reason,
-        severity=options.get("severity", "medium"),
-        confidence=options.get("confidence"),
-        action=None if action is None else Action(name=action, args=dict(args or {})),
-        context=context if isinstance(context, Context) else Context.model_validate(context or {}),
-        tier=options.get("tier"),
-    )
-    return escalation, escalation_id
-
-
-def escalation_not_written(escalation_id: str, exc: BaseException) -> ControlPlaneUnreachable:
-    return ControlPlaneUnreachable(
-        f"escalation {escalation_id} was not written ({describe(exc)}); "
-        "retry with the same escalation_id",
-        escalation_id=escalation_id,
-    )
-
-
-def decision_unreadable(
-    key: str, escalation_id: str, exc: BaseException
-) -> ControlPlaneUnreachable:
-    return ControlPlaneUnreachable(
-        f"waiting for {key}: {describe(exc)}", escalation_id=escalation_id
-    )
-
-
-def event_not_written(key: str, exc: BaseException) -> ControlPlaneUnreachable:
-    return ControlPlaneUnreachable(f"{key} was not written: {describe(exc)}")
-
-
-def expiry_note(timeout: float) -> str:
-    """What the agent says in the thread when it stops waiting for a decision."""
-    return f"stopped waiting for a decision after {timeout:g}s (expired)"
-
-
-def check_timeout(timeout: float) -> float:
-    if not timeout > 0:
-        raise ValueError("timeout must be a positive number of seconds")
-    return timeout
-
-
-def escalation_fields(escalation: Escalation) -> StreamFields:
-    return {"payload": escalation.model_dump_json(exclude_none=True)}
-
-
-def event_fields(task_id: str, body: str, escalation_id: str | None) -> StreamFields:
-    if escalation_id is not None:
-        check_escalation_id(escalation_id)
-    event = AgentEvent(task_id=task_id, escalation_id=escalation_id or "", text=body)
-    return {"task_id": event.task_id, "escalation_id": event.escalation_id, "text": event.text}
-
-
-def stream_entries(reply: Any) -> list[tuple[str, dict[str, str] | None]]:
-    """The entries of an XREADGROUP reply on one stream (RESP2 list or RESP3 map)."""
-    if not reply:
-        return []
-    streams = reply.values() if isinstance(reply, Mapping) else (item[1] for item in reply)
-    entries: list[tuple[str, dict[str, str] | None]] = []
-    for items in streams:
-        for entry_id, fields in items:
-            decoded = {as_text(k): as_text(v) for k, v in fields.items()} if fields else None
-            entries.append((as_text(entry_id), decoded))
-    return entries
+from .errors import ControlPlaneUnreachable, PauseTimeout, TaskKilled
+from .payloads import (
+    _OUTAGE,
+    FAIL_MODES,
+    INBOX_BATCH,
+    ApprovalOutcome,
+    EscalationOptions,
+    FailMode,
+    GuardState,
+    InboxMessage,
+    InboxPlan,
+    StreamFields,
+    Verdict,
+    as_text,
+    build_escalation,
+    describe,
+    escalation_fields,
+    log,
+    parse_control,
+    stream_entries,
+)
 
 
 class GuardCore:
@@ -619,68 +390,3 @@ class GuardCore:
             self.redirected.add(outcome.escalation_id)
             self.inbox_dirty = True  # its inbox copy is there: read it now, to skip it
             self.refresh()
-
-
-class GuardView:
-    """What both guards share outside the core: their set-up, and what they show of their
-    view (read without a lock: each is one attribute)."""
-
-    _core: GuardCore
-
-    def _setup(
-        self,
-        task_id: str,
-        connect: Callable[..., Any],
-        *,
-        redis: Any,
-        url: str | None,
-        prefix: str | None,
-        agent: str,
-        consumer: str | None,
-        on_unreachable: FailMode,
-        reread_interval: float,
-        push: bool,
-        socket_timeout: float,
-    ) -> None:
-        """The guards' constructor arguments, checked and kept; `connect` makes the client
-        (sync or asyncio) when none is shared."""
-        url, prefix = resolve_settings(url, prefix)
-        self._core = GuardCore(
-            task_id,
-            prefix=prefix,
-            agent=agent,
-            consumer=consumer,
-            on_unreachable=on_unreachable,
-            reread_interval=reread_interval,
-        )
-        self._own_client = redis is None
-        self._redis = redis or connect(
-            url, timeout=socket_timeout, name=client_name(task_id, self._core.consumer)
-        )
-        self._push = push
-        self._start_timeout = 2 * socket_timeout + 1.0
-        self._next_sync = 0.0
-        self._failures = 0
-        self._closed = False
-
-    @property
-    def task_id(self) -> str:
-        return self._core.task_id
-
-    @property
-    def keys(self) -> KeyNames:
-        return self._core.keys
-
-    @property
-    def control_reachable(self) -> bool:
-        """The keys were read successfully, recently enough to be trusted."""
-        return self._core.reachable and time.monotonic() < self._core.fresh_until
-
-    @property
-    def killed(self) -> ControlValue | None:
-        """The kill in force (this task's, else `kill:all`), as last read."""
-        return self._core.killed or self._core.killed_all
-
-    @property
-    def paused(self) -> ControlValue | None:
-        return self._core.paused

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import socket
 import threading
 import time
 from collections.abc import Mapping
@@ -24,18 +23,17 @@ from bot.control import connect
 from bot.ids import check_task_id
 from bot.keys import KeyNames
 
-from .core import (
+from .errors import ControlPlaneUnreachable
+from .payloads import (
     ApprovalOutcome,
     EscalationOptions,
     FailMode,
     GuardState,
-    GuardView,
     InboxMessage,
     InboxPlan,
     as_text,
     check_timeout,
     decision_unreadable,
-    describe,
     escalation_not_written,
     event_fields,
     event_not_written,
@@ -43,7 +41,7 @@ from .core import (
     expiry_note,
     parse_decision,
 )
-from .errors import ControlPlaneUnreachable
+from .reader import ReaderThread
 
 log = logging.getLogger("bot.agent")
 
@@ -58,7 +56,7 @@ def is_killed(client: redis.Redis, task_id: str, *, prefix: str = "") -> bool:
     return bool(client.exists(keys.kill(check_task_id(task_id)), keys.kill_all))
 
 
-class TaskGuard(GuardView):
+class TaskGuard(ReaderThread):
     """Obey kills, pauses and redirects for one task; ask for approval; talk in the thread.
 
         with TaskGuard("refund-4711", agent="billing-agent") as guard:
@@ -340,102 +338,3 @@ class TaskGuard(GuardView):
             return as_text(self._redis.xadd(self.keys.agent_events, fields))
         except redis.RedisError as exc:
             raise event_not_written(self.keys.agent_events, exc) from exc
-
-    # ------------------------------------------------------------------ the reader thread
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                if self._push:
-                    self._listen()
-                else:
-                    self._poll()
-            except Exception as exc:
-                if self._stop.is_set():
-                    break
-                self._failures += 1
-                if self._failures == 1:
-                    continue  # a dropped connection is not an outage: reconnect at once
-                if not isinstance(exc, redis.RedisError | OSError):
-                    log.exception("agent guard for %s: unexpected error", self.task_id)
-                with self._cond:
-                    self._core.mark_unreachable(describe(exc), _monotonic())
-                    self._cond.notify_all()
-                self._first_read.set()
-                self._stop.wait(min(RETRY_MAX, 0.05 * 2 ** (self._failures - 2)))
-
-    def _listen(self) -> None:
-        pubsub = self._redis.pubsub()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
-        self._pubsub = pubsub
-        try:
-            pubsub.subscribe(self.keys.control)
-            deadline = _monotonic() + self._start_timeout
-            while True:  # once confirmed, no announcement can slip past the re-read below
-                message = pubsub.get_message(timeout=max(0.0, deadline - _monotonic()))
-                if message is not None and message["type"] == "subscribe":
-                    break
-                if _monotonic() >= deadline:
-                    raise redis.TimeoutError("SUBSCRIBE was not confirmed")
-            self._sync(reconnected=True)
-            while not self._stop.is_set():
-                wait = self._next_sync - _monotonic()
-                if wait <= 0:
-                    self._sync()
-                    continue
-                message = pubsub.get_message(timeout=wait)
-                resync = False
-                while message is not None:
-                    resync = self._on_message(message) or resync
-                    message = pubsub.get_message(timeout=0)
-                if resync:
-                    self._sync(full=False)
-        finally:
-            self._pubsub = None
-            with contextlib.suppress(Exception):
-                pubsub.close()
-
-    def _poll(self) -> None:
-        self._sync(reconnected=True)
-        while not self._stop.wait(max(0.0, self._next_sync - _monotonic())):
-            self._sync()
-
-    def _on_message(self, message: dict[str, Any]) -> bool:
-        """Handle one message; True when the control keys must be re-read."""
-        with self._cond:
-            resync, decided = self._core.on_message(message)
-            waiter = self._waiters.get(decided) if decided else None
-        if waiter is not None:
-            waiter.set()
-        return resync
-
-    def _sync(self, *, full: bool = True, reconnected: bool = False) -> None:
-        """Re-read the control keys (MGET); `full` adds the inbox's newest entry."""
-        core = self._core
-        if full:
-            pipe = self._redis.pipeline(transaction=False)
-            core.queue_reread(pipe)
-            values, top = pipe.execute()
-        else:
-            values = self._redis.mget(*core.control_keys)
-        now = _monotonic()
-        with self._cond:
-            if reconnected:
-                core.reconnected()
-            if full:
-                core.apply_inbox_top(top)
-                self._next_sync = now + core.reread_interval
-            core.apply_controls(values, now)
-            self._cond.notify_all()
-            if core.is_killed:
-                for waiter in self._waiters.values():
-                    waiter.set()
-        self._failures = 0
-        self._first_read.set()
-
-    def _interrupt(self) -> None:
-        """Wake the reader from its blocking read so that close() does not wait for it."""
-        connection = getattr(self._pubsub, "connection", None)
-        sock = getattr(connection, "_sock", None)
-        if isinstance(sock, socket.socket):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)

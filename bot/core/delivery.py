@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.clock import Clock, utcnow
-from bot.db import audit, cursor, escalations, outbox
+from bot.db import audit, cards, cursor, escalations, outbox
 from bot.db.outbox import Topic
 from bot.db.store import Store
 from bot.records import AuditRecord, EscalationRecord
@@ -64,16 +64,16 @@ class ChatDelivery:
     def card_posted(self, pending: PendingCard, ts: str) -> None:
         """Recorded the moment Slack answers, so that replies in its thread find it."""
         with self.store.transaction() as session:
-            escalations.card_posted(session, pending.card_id, ts, self.clock())
-            outbox.sent(session, pending.item_id, escalations.CARD_POST)
+            cards.card_posted(session, pending.card_id, ts, self.clock())
+            outbox.sent(session, pending.item_id, cards.CARD_POST)
 
     def card_permalink(self, pending: PendingCard, permalink: str) -> None:
         with self.store.transaction() as session:
-            escalations.card_permalink(session, pending.card_id, permalink)
+            cards.card_permalink(session, pending.card_id, permalink)
 
     def card_failed(self, pending: PendingCard, error: str) -> timedelta:
         with self.store.transaction() as session:
-            if escalations.card_is_posted(session, pending.card_id):
+            if cards.card_is_posted(session, pending.card_id):
                 return timedelta(0)
             _attempts, delay = outbox.failed(session, pending.item_id, error, self.clock())
             return delay

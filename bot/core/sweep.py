@@ -15,8 +15,9 @@ from bot.contracts import DecisionValue
 from bot.control import ControlPlaneError, Effect
 from bot.core.base import MAX_TEXT, ServiceBase, control_value
 from bot.core.events import ServiceEvent
-from bot.db import audit, controls, escalations
-from bot.db.escalations import Climb, NewCard
+from bot.db import audit, cards, controls, escalations, tiers
+from bot.db.cards import NewCard
+from bot.db.tiers import Climb
 from bot.policy import Tier
 from bot.records import AuditAction, EscalationRecord
 
@@ -55,12 +56,12 @@ class Sweep(ServiceBase):
         nothing."""
         now = self.clock()
         with self.store.transaction() as session:
-            due = escalations.claim_due(session, now, limit, owner, SWEEP_LEASE)
+            due = tiers.claim_due(session, now, limit, owner, SWEEP_LEASE)
             if not due:
                 return SweepReport()
             plan = _Plan()
             # A clock that should have stopped (decided meanwhile): stop it.
-            escalations.stop_clock(session, [e.id for e in due if e.state != "open"])
+            tiers.stop_clock(session, [e.id for e in due if e.state != "open"])
             for escalation in due:
                 if escalation.state != "open":
                     continue
@@ -69,11 +70,11 @@ class Sweep(ServiceBase):
                     self._plan_expiry(session, plan, escalation, now)
                 else:
                     self._plan_climb(plan, escalation, following, now)
-            escalations.supersede_cards(session, [card.escalation_id for card in plan.cards])
-            escalations.add_cards(session, plan.cards, now)
-            escalations.climb(session, plan.climbs, now)
+            cards.supersede_cards(session, [card.escalation_id for card in plan.cards])
+            cards.add_cards(session, plan.cards, now)
+            tiers.climb(session, plan.climbs, now)
             escalations.owe_pages(session, plan.pages, now)
-            escalations.expire(session, plan.expiries, now)
+            tiers.expire(session, plan.expiries, now)
             records = audit.append_many(session, plan.audit)
             try:
                 self.control.apply(plan.effects)

@@ -9,21 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.db import outbox
+from bot.db.cards import NewCard, add_cards, cards_of
 from bot.db.models import CardRow, EscalationRow
 from bot.db.outbox import NewItem, Topic
 from bot.records import OPEN_STATES, CardRecord, EscalationRecord, PageState
 
 _ESCALATIONS = EscalationRow.__table__
 _CARDS = CardRow.__table__
-CARD_POST = "post"
 
 
 @dataclass(frozen=True)
@@ -45,32 +45,6 @@ class NewEscalation:
     policy_version: str
     next_action_at: datetime
     page: bool
-
-
-@dataclass(frozen=True)
-class NewCard:
-    escalation_id: str
-    tier: str
-    channel: str
-
-
-@dataclass(frozen=True)
-class Climb:
-    escalation_id: str
-    tier: str
-    next_action_at: datetime
-
-
-def _card(row: Row[Any]) -> CardRecord:
-    return CardRecord(
-        tier=row.tier,
-        channel=row.channel,
-        ts=row.ts,
-        permalink=row.permalink,
-        superseded=row.superseded,
-        posted_at=row.posted_at,
-        id=row.id,
-    )
 
 
 def record_of(
@@ -112,17 +86,7 @@ def record_of(
     )
 
 
-_CARDS_OF = (
-    select(*_CARDS.c)
-    .where(_CARDS.c.escalation_id == bindparam("p_escalation_id"))
-    .order_by(_CARDS.c.id)
-)
 _ESCALATION = select(*_ESCALATIONS.c).where(_ESCALATIONS.c.id == bindparam("p_escalation_id"))
-
-
-def cards_of(session: Session, escalation_id: str) -> list[CardRecord]:
-    rows = session.connection().execute(_CARDS_OF, {"p_escalation_id": escalation_id})
-    return [_card(row) for row in rows]
 
 
 def _complete(session: Session, row: Row[Any] | None) -> EscalationRecord | None:
@@ -186,45 +150,9 @@ def insert(session: Session, new: NewEscalation) -> bool:
     return True
 
 
-def add_cards(session: Session, cards: Sequence[NewCard], at: datetime) -> None:
-    """New cards, owed to the chat at once."""
-    if not cards:
-        return
-    rows = session.connection().execute(
-        _CARDS.insert().returning(_CARDS.c.id, sort_by_parameter_order=True),
-        [
-            {
-                "escalation_id": card.escalation_id,
-                "tier": card.tier,
-                "channel": card.channel,
-                "superseded": False,
-                "created_at": at,
-            }
-            for card in cards
-        ],
-    )
-    outbox.add(
-        session,
-        [
-            NewItem(Topic.CARD, str(card_id), card.escalation_id, CARD_POST)
-            for card_id, card in zip(rows.scalars(), cards, strict=True)
-        ],
-        at,
-    )
-
-
 def owe_pages(session: Session, escalation_ids: Sequence[str], at: datetime) -> None:
     """Each escalation reached a paging tier: PagerDuty is owed its trigger."""
     outbox.add(session, [NewItem(Topic.PAGE, i, i, "trigger") for i in escalation_ids], at)
-
-
-def supersede_cards(session: Session, escalation_ids: Sequence[str]) -> None:
-    if escalation_ids:
-        session.connection().execute(
-            update(_CARDS)
-            .where(_CARDS.c.escalation_id.in_(list(escalation_ids)), _CARDS.c.superseded.is_(False))
-            .values(superseded=True)
-        )
 
 
 _ACKNOWLEDGE = (
@@ -338,121 +266,3 @@ def for_card_message(session: Session, channel: str, ts: str) -> EscalationRecor
         .scalar_one_or_none()
     )
     return find(session, escalation_id) if escalation_id else None
-
-
-def card_posted(session: Session, card_id: int, ts: str, at: datetime) -> None:
-    session.connection().execute(
-        update(_CARDS).where(_CARDS.c.id == card_id).values(ts=ts, posted_at=at)
-    )
-
-
-def card_permalink(session: Session, card_id: int, permalink: str) -> None:
-    session.connection().execute(
-        update(_CARDS).where(_CARDS.c.id == card_id).values(permalink=permalink)
-    )
-
-
-def card_is_posted(session: Session, card_id: int) -> bool:
-    ts = (
-        session.connection()
-        .execute(select(_CARDS.c.ts).where(_CARDS.c.id == card_id))
-        .scalar_one_or_none()
-    )
-    return ts is not None
-
-
-# ---------------------------------------------------------------- the sweep
-
-
-def claim_due(
-    session: Session, now: datetime, limit: int, owner: str, lease: timedelta
-) -> list[EscalationRecord]:
-    """Escalations whose tier time is up, claimed so that no other sweep takes them:
-    FOR UPDATE SKIP LOCKED on PostgreSQL; on SQLite, a conditional UPDATE taking a lease.
-    Each comes with its paging state, not its cards."""
-    connection = session.connection()
-    # Only open escalations carry a next_action_at (acknowledging, deciding and expiring
-    # clear it), so the indexed column alone finds the due ones. A `state` condition
-    # here would tempt the planner into the state index: 100,000 open rows, then a sort.
-    due = (_ESCALATIONS.c.next_action_at <= now,)
-    if connection.dialect.name == "postgresql":
-        query = (
-            select(*_ESCALATIONS.c)
-            .where(*due)
-            .order_by(_ESCALATIONS.c.next_action_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        rows = list(connection.execute(query))
-    else:
-        free = (_ESCALATIONS.c.lease_until.is_(None)) | (_ESCALATIONS.c.lease_until < now)
-        ids = (
-            select(_ESCALATIONS.c.id)
-            .where(*due, free)
-            .order_by(_ESCALATIONS.c.next_action_at)
-            .limit(limit)
-            .scalar_subquery()
-        )
-        claim = (
-            update(_ESCALATIONS)
-            .where(_ESCALATIONS.c.id.in_(ids), free)
-            .values(lease_owner=owner, lease_until=now + lease)
-            .returning(*_ESCALATIONS.c)
-        )
-        rows = list(connection.execute(claim))
-    pages = outbox.page_states(session, [row.id for row in rows])
-    return [record_of(row, page=pages.get(row.id)) for row in rows]
-
-
-_CLIMB = (
-    _ESCALATIONS.update()
-    .where(_ESCALATIONS.c.id == bindparam("p_id"))
-    .values(
-        tier=bindparam("p_tier"),
-        tier_entered_at=bindparam("p_at"),
-        next_action_at=bindparam("p_next"),
-        lease_owner=None,
-        lease_until=None,
-    )
-)
-_EXPIRE = (
-    _ESCALATIONS.update()
-    .where(_ESCALATIONS.c.id == bindparam("p_id"), _ESCALATIONS.c.state == "open")
-    .values(
-        state="expired",
-        decided_by="policy",
-        decided_at=bindparam("p_at"),
-        next_action_at=None,
-        lease_owner=None,
-        lease_until=None,
-    )
-)
-_STOP = (
-    _ESCALATIONS.update()
-    .where(_ESCALATIONS.c.id == bindparam("p_id"))
-    .values(next_action_at=None, lease_owner=None, lease_until=None)
-)
-
-
-def climb(session: Session, climbs: Sequence[Climb], at: datetime) -> None:
-    """Move each escalation to its next tier (its new cards are added apart)."""
-    if climbs:
-        session.connection().execute(
-            _CLIMB,
-            [
-                {"p_id": c.escalation_id, "p_tier": c.tier, "p_at": at, "p_next": c.next_action_at}
-                for c in climbs
-            ],
-        )
-
-
-def expire(session: Session, escalation_ids: Sequence[str], at: datetime) -> None:
-    """Expire each open escalation; those that paged owe PagerDuty the resolve."""
-    if escalation_ids:
-        session.connection().execute(_EXPIRE, [{"p_id": i, "p_at": at} for i in escalation_ids])
-        outbox.want(session, Topic.PAGE, escalation_ids, "resolve", at)
-
-
-def stop_clock(session: Session, escalation_ids: Sequence[str]) -> None:
-    if escalation_ids:
-        session.connection().execute(_STOP, [{"p_id": i} for i in escalation_ids])

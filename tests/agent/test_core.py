@@ -8,7 +8,8 @@ import logging
 import pytest
 
 from bot.agent import ApprovalOutcome, ControlPlaneUnreachable, TaskKilled
-from bot.agent.core import GuardCore, InboxPlan
+from bot.agent.core import GuardCore
+from bot.agent.payloads import InboxPlan
 
 KILL = json.dumps({"reason": "runaway", "by": "U1", "at": "2026-11-22T03:31:39.805669Z"})
 
@@ -139,7 +140,7 @@ def test_messages_of_the_subscription() -> None:
 
 
 def test_a_misspelt_escalation_option_is_refused() -> None:
-    from bot.agent.core import build_escalation
+    from bot.agent.payloads import build_escalation
 
     with pytest.raises(TypeError, match="severty"):
         build_escalation(

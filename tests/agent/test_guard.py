@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from bot.agent import PauseTimeout, TaskGuard, TaskKilled, is_killed
-from bot.agent.core import client_name
+from bot.agent.payloads import client_name
 from bot.control import ControlPlane, connect
 from bot.core import EscalationService
 from bot.errors import InvalidId
