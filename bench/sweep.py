@@ -19,13 +19,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import text, update
+from sqlalchemy import delete, text, update
 
 from bench.common import REDIS_URL, database, save
 from bot.control import ControlPlane, connect
 from bot.core import EscalationService
 from bot.core.delivery import ChatDelivery
-from bot.db.models import CardRow, EscalationRow
+from bot.db.models import CardRow, EscalationRow, OutboxRow
 from bot.db.store import Store
 from bot.keys import KeyNames
 from bot.pager import Pager
@@ -62,7 +62,6 @@ def fill(store: Store, total: int, policy_version: str) -> list[str]:
             "created_at": NOW,
             "policy_version": policy_version,
             "next_action_at": later,
-            "page_attempts": 0,
         }
         for i, eid in enumerate(ids)
     ]
@@ -75,7 +74,6 @@ def fill(store: Store, total: int, policy_version: str) -> list[str]:
             "superseded": False,
             "created_at": NOW,
             "posted_at": NOW,
-            "attempts": 0,
         }
         for i, eid in enumerate(ids)
     ]
@@ -100,15 +98,15 @@ def make_due(store: Store, ids: list[str]) -> None:
                 tier="review",
                 next_action_at=NOW - timedelta(seconds=1),
                 state="open",
-                page_wanted=None,
-                page_sent=None,
-                page_next_attempt_at=None,
             )
         )
         session.execute(
-            update(CardRow)
-            .where(CardRow.escalation_id.in_(ids), CardRow.tier == "incident")
-            .values(ts=None, next_attempt_at=None)
+            delete(OutboxRow).where(OutboxRow.escalation_id.in_(ids), OutboxRow.topic == "page")
+        )
+        session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.escalation_id.in_(ids), OutboxRow.topic == "card")
+            .values(next_attempt_at=None)
         )
 
 

@@ -36,7 +36,7 @@ class _Plan:
     pages: list[str] = field(default_factory=list)
     expiries: list[str] = field(default_factory=list)
     cards: list[NewCard] = field(default_factory=list)
-    audit: list[dict[str, Any]] = field(default_factory=list)
+    audit: list[audit.Entry] = field(default_factory=list)
     effects: list[Effect] = field(default_factory=list)
 
 
@@ -169,15 +169,15 @@ class Sweep(ServiceBase):
         action: AuditAction,
         reason: str,
         detail: dict[str, Any],
-    ) -> dict[str, Any]:
-        return {
-            "at": now,
-            "actor": "policy",
-            "action": action,
-            "task_id": escalation.task_id,
-            "escalation_id": escalation.id,
-            "reason": reason,
-            "state": escalation.agent_state,
-            "detail": detail,
-            "policy_version": self.policy.version,
-        }
+    ) -> audit.Entry:
+        return audit.Entry(
+            at=now,
+            actor="policy",
+            action=action,
+            policy_version=self.policy.version,
+            task_id=escalation.task_id,
+            escalation_id=escalation.id,
+            reason=reason,
+            state=escalation.agent_state,
+            detail=detail,
+        )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
@@ -95,6 +95,21 @@ _INSERT_AND_MOVE = (
 )
 
 
+@dataclass(frozen=True)
+class Entry:
+    """A row to append: everything but its place in the chain (seq and hashes)."""
+
+    at: datetime
+    actor: str
+    action: str
+    policy_version: str
+    task_id: str | None = None
+    escalation_id: str | None = None
+    reason: str | None = None
+    state: dict[str, Any] | None = None
+    detail: dict[str, Any] | None = None
+
+
 def append(
     session: Session,
     *,
@@ -109,42 +124,30 @@ def append(
     detail: dict[str, Any] | None = None,
 ) -> AuditRecord:
     """Add the next link inside the caller's transaction; it lands when that commits."""
-    row = {
-        "at": at,
-        "actor": actor,
-        "action": action,
-        "policy_version": policy_version,
-        "task_id": task_id,
-        "escalation_id": escalation_id,
-        "reason": reason,
-        "state": state,
-        "detail": detail,
-    }
-    return append_many(session, [row])[0]
+    entry = Entry(at, actor, action, policy_version, task_id, escalation_id, reason, state, detail)
+    return append_many(session, [entry])[0]
 
 
-def append_many(session: Session, rows: list[dict[str, Any]]) -> list[AuditRecord]:
-    """Several links at once (a sweep's climbs): one head lock, one multi-row insert.
-
-    Each row gives the keyword arguments of append()."""
-    if not rows:
+def append_many(session: Session, entries: Sequence[Entry]) -> list[AuditRecord]:
+    """Several links at once (a sweep's climbs): one head lock, one multi-row insert."""
+    if not entries:
         return []
     connection = session.connection()
     seq, prev_hash = connection.execute(_LOCK_HEAD).one()
     records: list[AuditRecord] = []
-    for row in rows:
+    for entry in entries:
         seq += 1
         fields: dict[str, Any] = {
             "seq": seq,
-            "at": row["at"],
-            "actor": row["actor"],
-            "action": row["action"],
-            "task_id": row.get("task_id"),
-            "escalation_id": row.get("escalation_id"),
-            "reason": row.get("reason"),
-            "state": _roundtrip(row.get("state")),
-            "detail": _roundtrip(row.get("detail")),
-            "policy_version": row["policy_version"],
+            "at": entry.at,
+            "actor": entry.actor,
+            "action": str(entry.action),
+            "task_id": entry.task_id,
+            "escalation_id": entry.escalation_id,
+            "reason": entry.reason,
+            "state": _roundtrip(entry.state),
+            "detail": _roundtrip(entry.detail),
+            "policy_version": entry.policy_version,
             "prev_hash": prev_hash,
         }
         prev_hash = row_hash(**fields)
