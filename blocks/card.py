@@ -38,6 +38,7 @@ from blocks.text import (
     when,
     who,
 )
+from bot.policy.model import DEFAULT_LADDER
 from bot.records import EscalationRecord
 
 SEVERITY_MARK = {"critical": "🔴", "high": "🟠", "medium": "🟡", "low": "🔵"}
@@ -166,6 +167,10 @@ def _context(context: dict[str, Any], cut: _Cutter) -> str:
 
 def _status(view: EscalationRecord, ctx: CardContext, now: datetime) -> Block:
     lines: list[str] = []
+    if view.policy_note and view.is_open:
+        lines.append(f"🧭 {escape(fit(view.policy_note, 500))}: a person decides")
+    if view.approvals_needed > 1 and view.is_open:
+        lines.append(f"👥 Needs {view.approvals_needed} approvals from different people")
     if view.acknowledged_by:
         lines.append(
             f"👀 Acknowledged by {who(view.acknowledged_by)} at {when(view.acknowledged_at)}"
@@ -287,6 +292,8 @@ def _footer(view: EscalationRecord) -> ContextBlock:
         f"Escalation `{view.id}` · {view.kind} · opened {when(view.created_at)} · "
         f"policy {view.policy_version}"
     )
+    if view.route or (view.ladder and view.ladder != DEFAULT_LADDER):
+        text += f" · route `{escape(view.route or 'default')}` → ladder {escape(view.ladder or '')}"
     return ContextBlock(elements=[MarkdownTextObject(text=fit(text, 3000))])
 
 

@@ -147,6 +147,17 @@ def announcement(record: AuditRecord) -> Message | None:
             "recorded but agents cannot see it yet. It is written as soon as Redis is back.",
             "Redis unreachable",
         )
+    if record.action == AuditAction.POLICY_CHANGED:
+        return _plain(
+            f"📜 The policy changed: `{escape(str(detail.get('old')))}` → "
+            f"`{escape(str(detail.get('new')))}`. Open escalations keep their deadlines.",
+            "policy changed",
+        )
+    if record.action == AuditAction.POLICY_REFUSED:
+        return _plain(
+            f"⚠️ The policy file was refused: {escape(fit(record.reason or '', 1500))}",
+            "policy file refused",
+        )
     if record.action == AuditAction.REDIS_RESTORED:
         return _plain(f"✅ Redis is back: {escape(record.reason or '')}", "Redis restored")
     return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.policy import Policy, Role
+from bot.policy import Policy, PolicyHolder, Role, holder_of
 
 SYSTEM_ACTORS = frozenset({"policy", "system"})
 CLI_PREFIX = "cli:"
@@ -28,8 +28,10 @@ class Verdict:
 
 
 class Authorizer:
-    def __init__(self, policy: Policy, directory: GroupDirectory | None = None) -> None:
-        self.policy = policy
+    def __init__(
+        self, policy: Policy | PolicyHolder, directory: GroupDirectory | None = None
+    ) -> None:
+        self.policies = holder_of(policy)
         self.directory = directory
 
     def check(self, actor: str, role: Role | None) -> Verdict:
@@ -39,7 +41,7 @@ class Authorizer:
             # The break-glass CLI runs with the database's and Redis's credentials: whoever
             # can run it already holds every power, so it is trusted and audited by name.
             return Verdict(True)
-        members = self.policy.roles.members(role)
+        members = self.policies.current.roles.members(role)
         if actor in members:
             return Verdict(True)
         groups = [member for member in members if member.startswith("S")]

@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot.cli_policy import add_policy_parser, run_policy
 from bot.clock import iso, parse_iso
 from bot.core.reconcile import ReconcileReport
 from bot.errors import ConfigError, ControlPlaneUnavailable, EscbotError
@@ -74,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     for verb in verbs_for("cli"):
         _add_verb(sub, verb)
+    add_policy_parser(sub)
     return parser
 
 
@@ -168,6 +170,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         )
     if args.command == "audit":
         return _audit(settings, args)
+    if args.command == "policy":
+        return run_policy(args, settings.policy_path)
     return _control(settings, args)
 
 

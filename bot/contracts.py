@@ -102,6 +102,20 @@ class DecisionValue(BaseModel):
     at: str = Field(description="ISO 8601 UTC")
     comment: str | None = None
     instruction: str | None = None
+    rule: str | None = Field(
+        default=None, description="the policy rule, for decisions by `policy` (omitted otherwise)"
+    )
+
+    def value(self) -> dict[str, Any]:
+        """The JSON written to Redis: the optional fields of part two only when set."""
+        data = self.model_dump()
+        for key in OPTIONAL_DECISION_FIELDS:
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
+
+
+OPTIONAL_DECISION_FIELDS = ("rule",)
 
 
 class InboxEntry(BaseModel):
@@ -127,12 +141,34 @@ class AgentEvent(BaseModel):
     text: Text
 
 
+OutcomeStatus = Literal["terminated", "abandoned", "expired", "rejected", "completed", "failed"]
+
+
+class OutcomeEntry(BaseModel):
+    """The fields of an entry of the `outcomes` stream (all strings; '' for none): how a
+    task ended when it did not simply succeed, or, from agents, that it completed or
+    failed. `task_type` is optional: the SDK adds it when the guard knows it."""
+
+    model_config = ConfigDict(title="OutcomeEntry", extra="ignore")
+
+    task_id: TaskId
+    agent: str = "unknown"
+    status: OutcomeStatus
+    notice: str = ""
+    by: str = ""
+    escalation_id: str = ""
+    at: str = Field(description="ISO 8601 UTC")
+    source: Literal["bot", "agent"]
+    task_type: str = ""
+
+
 CONTRACT_MODELS: dict[str, type[BaseModel]] = {
     "escalation": Escalation,
     "control-value": ControlValue,
     "decision-value": DecisionValue,
     "inbox-entry": InboxEntry,
     "agent-event": AgentEvent,
+    "outcome": OutcomeEntry,
 }
 
 

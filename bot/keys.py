@@ -36,5 +36,9 @@ class KeyNames:
         return f"{self.prefix}agent-events"
 
     @property
+    def outcomes(self) -> str:
+        return f"{self.prefix}outcomes"
+
+    @property
     def control(self) -> str:
         return f"{self.prefix}control"

@@ -8,7 +8,7 @@ and a *View* is only ever a Slack modal.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -38,6 +38,8 @@ class AuditAction(StrEnum):
     DENIED = "denied"
     REDIS_FAILED = "redis_failed"
     REDIS_RESTORED = "redis_restored"
+    POLICY_CHANGED = "policy_changed"
+    POLICY_REFUSED = "policy_refused"
 
 
 # After these, an escalation's cards are drawn again.
@@ -127,6 +129,12 @@ class EscalationRecord:
     page_error: str | None = None
     page_attempts: int = 0
     tier_entered_at: datetime | None = None
+    ladder: str | None = None
+    route: str | None = None
+    ack_timeout: timedelta | None = None
+    approvals_needed: int = 1
+    decision_rule: str | None = None
+    policy_note: str | None = None
 
     @property
     def is_open(self) -> bool:
@@ -175,6 +183,24 @@ class PendingEffect:
 
 
 @dataclass(frozen=True)
+class ReviewItem:
+    """Work sampled for review: a request the policy decided alone, or a finished task."""
+
+    id: int
+    subject: str
+    subject_id: str
+    task_id: str
+    agent: str
+    task_type: str | None
+    escalation_id: str | None
+    rule: str | None
+    rate: float
+    summary: str
+    created_at: datetime
+    verdict: str | None = None
+
+
+@dataclass(frozen=True)
 class TaskStatus:
     task_id: str
     killed: ControlRecord | None
@@ -194,6 +220,7 @@ class Overview:
     controls: tuple[ControlRecord, ...]
     rejected: tuple[RejectedEntry, ...]
     pending_effects: int
+    reviews: tuple[ReviewItem, ...] = ()
 
 
 @dataclass(frozen=True)

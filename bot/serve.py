@@ -23,8 +23,10 @@ from bot.db import migrate as migrations
 from bot.db.engine import make_engine
 from bot.errors import ConfigError
 from bot.intake import Intake
+from bot.outcomes import OutcomesReader
 from bot.pager import Pager
 from bot.policy import load_policy
+from bot.policy_reload import PolicyReloader
 from bot.runtime import Runtime, build_runtime
 from bot.settings import Settings
 from bot.streams import default_consumer
@@ -67,9 +69,11 @@ def serve(settings: Settings, *, http: bool, host: str, port: int, migrate: bool
     runtime = build_runtime(settings, policy=policy, directory=SlackGroupDirectory(client))
     owner = default_consumer()
     delivery = ChatDelivery(runtime.store, owner)
-    worker = SlackWorker(client, delivery, policy)
+    policies = runtime.service.policies
+    runtime.service.adopt_policy(policy)  # records a change made while the bot was down
+    worker = SlackWorker(client, delivery, policies)
     runtime.service.listeners.append(worker.wake)
-    deps = Deps(runtime.service, delivery, policy)
+    deps = Deps(runtime.service, delivery)
     signing = settings.slack_signing_secret
     secret = signing.get_secret_value() if http and signing is not None else None
     app, _registry = create_app(
@@ -84,6 +88,8 @@ def serve(settings: Settings, *, http: bool, host: str, port: int, migrate: bool
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    reloader = PolicyReloader(settings.policy_path, runtime.service)
+    signal.signal(signal.SIGHUP, lambda *_: reloader.poke())
     # `kill -USR1 <pid>`: every thread's stack to stderr, for a bot that seems stuck.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     streams = connect(settings.redis_url, timeout=5)
@@ -96,12 +102,23 @@ def serve(settings: Settings, *, http: bool, host: str, port: int, migrate: bool
                 runtime.keys,
                 client,
                 runtime.service,
-                policy,
+                policies,
                 consumer=owner,
             ).run,
             stop,
         ),
         _thread("slack-worker", worker.run, stop),
+        _thread("policy-reload", reloader.run, stop),
+        _thread(
+            "outcomes",
+            OutcomesReader(
+                connect(settings.redis_url, timeout=5),
+                runtime.keys,
+                runtime.service,
+                consumer=owner,
+            ).run,
+            stop,
+        ),
     ]
     wakers = [worker.wake]
     if settings.pagerduty_routing_key is not None:

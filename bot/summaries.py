@@ -110,6 +110,19 @@ def overview_sections(overview: Overview, style: Style) -> list[Section]:
         Section(f"open escalations: {len(overview.open_escalations)}", tuple(opened) or ("none",)),
         Section(f"active kills and pauses: {len(overview.controls)}", tuple(controls) or ("none",)),
     ]
+    if overview.reviews:
+        sections.append(
+            Section(
+                f"sampled for review: {len(overview.reviews)}",
+                tuple(
+                    f"{'decided by the policy' if item.subject == 'decision' else 'finished'} "
+                    f"{style.code(item.subject_id)} ({item.rate:.0%} sampled"
+                    + (f", rule {item.rule}" if item.rule else "")
+                    + f"): {style.text(item.summary, 160)}"
+                    for item in overview.reviews
+                ),
+            )
+        )
     if overview.pending_effects:
         sections.append(
             Section(

@@ -11,14 +11,12 @@ from typing import Any
 from bot.clock import Clock, utcnow
 from bot.core import EscalationService
 from bot.core.delivery import ChatDelivery
-from bot.policy import Policy
 
 
 @dataclass(frozen=True)
 class Deps:
     service: EscalationService
     delivery: ChatDelivery
-    policy: Policy
     clock: Clock = field(default=utcnow)
 
 

@@ -103,6 +103,17 @@ STATES: dict[str, tuple[EscalationRecord, CardContext]] = {
         replace(BASE, tier="review"),
         CardContext(next_tier="incident", final_action="reject", escalated_to="review"),
     ),
+    "routed_for_a_person": (
+        replace(
+            BASE,
+            tier="pay-triage",
+            ladder="payments",
+            route="big-refunds",
+            approvals_needed=2,
+            policy_note="Confidence 0.62 is below the policy's 0.80",
+        ),
+        CardContext(next_tier="pay-oncall", final_action="reject"),
+    ),
     "oversized_context": (
         replace(
             BASE,

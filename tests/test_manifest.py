@@ -28,7 +28,7 @@ def manifest() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def registry() -> Registry:
-    deps = Deps(service=None, delivery=None, policy=None)  # type: ignore[arg-type]
+    deps = Deps(service=None, delivery=None)  # type: ignore[arg-type]
     _app, registry = create_app(
         token="xoxb-test", api_url="http://127.0.0.1:9/api/", signing_secret="secret", deps=deps
     )

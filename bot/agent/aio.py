@@ -15,20 +15,17 @@ from typing import Any, TypeVar, Unpack
 
 import redis
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from bot.contracts import Kind
-from bot.control import client_options
-from bot.ids import check_task_id
-from bot.keys import KeyNames
 
+from .aio_client import _wait, connect, is_killed  # noqa: F401  # is_killed: public here too
 from .errors import ControlPlaneUnreachable
 from .guard import RETRY_MAX
 from .payloads import (
     ApprovalOutcome,
     EscalationOptions,
     FailMode,
+    FinishStatus,
     GuardState,
     InboxMessage,
     InboxPlan,
@@ -41,6 +38,7 @@ from .payloads import (
     event_not_written,
     expired_outcome,
     expiry_note,
+    outcome_fields,
     parse_decision,
 )
 from .protection import Protection
@@ -50,24 +48,6 @@ log = logging.getLogger("bot.agent")
 
 _monotonic = time.monotonic
 T = TypeVar("T")
-
-
-def connect(url: str, *, timeout: float = 2.0, name: str | None = None) -> aioredis.Redis:
-    return aioredis.Redis.from_url(
-        url, **client_options(timeout, name, retry=Retry(NoBackoff(), 1))
-    )
-
-
-async def is_killed(client: aioredis.Redis, task_id: str, *, prefix: str = "") -> bool:
-    """The original notes' check, in one round trip, for asyncio agents."""
-    keys = KeyNames(prefix)
-    return bool(await client.exists(keys.kill(check_task_id(task_id)), keys.kill_all))
-
-
-async def _wait(event: asyncio.Event, timeout: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(timeout):
-            await event.wait()
 
 
 class AsyncTaskGuard(GuardView):
@@ -295,6 +275,20 @@ class AsyncTaskGuard(GuardView):
         outcome = parse_decision(eid, raw)
         core.note_outcome(outcome)
         return outcome
+
+    async def finish(
+        self,
+        status: FinishStatus = "completed",
+        notice: str | None = None,
+        *,
+        task_type: str | None = None,
+    ) -> str:
+        """As `TaskGuard.finish`."""
+        fields = outcome_fields(self.task_id, self._core.agent, status, notice, task_type)
+        try:
+            return as_text(await self._redis.xadd(self.keys.outcomes, fields))
+        except redis.RedisError as exc:
+            raise event_not_written(self.keys.outcomes, exc) from exc
 
     async def say(self, text: str, escalation_id: str | None = None) -> str:
         """As `TaskGuard.say`."""

@@ -28,6 +28,7 @@ from .payloads import (
     ApprovalOutcome,
     EscalationOptions,
     FailMode,
+    FinishStatus,
     GuardState,
     InboxMessage,
     InboxPlan,
@@ -39,6 +40,7 @@ from .payloads import (
     event_not_written,
     expired_outcome,
     expiry_note,
+    outcome_fields,
     parse_decision,
 )
 from .reader import ReaderThread
@@ -330,6 +332,22 @@ class TaskGuard(ReaderThread):
         with self._cond:
             core.note_outcome(outcome)
         return outcome
+
+    def finish(
+        self,
+        status: FinishStatus = "completed",
+        notice: str | None = None,
+        *,
+        task_type: str | None = None,
+    ) -> str:
+        """Tell the bot the task ended: `completed` (it may be sampled for review, per the
+        policy's `reviews:`) or `failed`; `notice` is a sentence for the end user. Returns
+        the `outcomes` entry id."""
+        fields = outcome_fields(self.task_id, self._core.agent, status, notice, task_type)
+        try:
+            return as_text(self._redis.xadd(self.keys.outcomes, fields))
+        except redis.RedisError as exc:
+            raise event_not_written(self.keys.outcomes, exc) from exc
 
     def say(self, text: str, escalation_id: str | None = None) -> str:
         """Write to `agent-events`: posted in the escalation's thread. Returns the entry id."""

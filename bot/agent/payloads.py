@@ -22,6 +22,7 @@ from bot.contracts import (
     Escalation,
     Kind,
     Outcome,
+    OutcomeEntry,
     Severity,
 )
 from bot.ids import check_escalation_id, new_escalation_id
@@ -104,10 +105,15 @@ class ApprovalOutcome:
     at: str
     comment: str | None = None
     instruction: str | None = None
+    rule: str | None = None  # the policy rule, when `by == "policy"` decided it alone
 
     @property
     def approved(self) -> bool:
         return self.decision == "approved"
+
+    @property
+    def by_policy(self) -> bool:
+        return self.by == "policy"
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +157,7 @@ def parse_decision(escalation_id: str, raw: object) -> ApprovalOutcome:
         at=value.at,
         comment=value.comment,
         instruction=value.instruction,
+        rule=value.rule,
     )
 
 
@@ -250,6 +257,28 @@ def event_fields(task_id: str, body: str, escalation_id: str | None) -> StreamFi
         check_escalation_id(escalation_id)
     event = AgentEvent(task_id=task_id, escalation_id=escalation_id or "", text=body)
     return {"task_id": event.task_id, "escalation_id": event.escalation_id, "text": event.text}
+
+
+FinishStatus = Literal["completed", "failed"]
+
+
+def outcome_fields(
+    task_id: str, agent: str, status: FinishStatus, notice: str | None, task_type: str | None
+) -> StreamFields:
+    """An `outcomes` entry written by the agent about its own task (CONTRACTS §11)."""
+    if status not in ("completed", "failed"):
+        raise ValueError("an agent finishes a task as 'completed' or 'failed'")
+    entry = OutcomeEntry(
+        task_id=task_id,
+        agent=agent,
+        status=status,
+        notice=(notice or "").strip()[:10_000],
+        by=agent,
+        at=iso(utcnow()),
+        source="agent",
+        task_type=task_type or "",
+    )
+    return {key: value for key, value in entry.model_dump().items()}
 
 
 def stream_entries(reply: Any) -> list[tuple[str, dict[str, str] | None]]:

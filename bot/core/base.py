@@ -31,7 +31,7 @@ from bot.errors import (
     NotAllowed,
     UnknownEscalation,
 )
-from bot.policy import Policy, Role
+from bot.policy import Policy, PolicyHolder, Role, holder_of
 from bot.records import ActionResult, AuditAction, ControlRecord, EscalationRecord
 
 log = logging.getLogger("bot.service")
@@ -88,7 +88,8 @@ def decision_value(escalation: EscalationRecord) -> dict[str, Any]:
         at=iso(escalation.decided_at or escalation.created_at),
         comment=escalation.comment,
         instruction=escalation.instruction,
-    ).model_dump()
+        rule=escalation.decision_rule,
+    ).value()
 
 
 def inbox_effect(
@@ -122,7 +123,7 @@ class ServiceBase:
         self,
         store: Store,
         control: ControlPlane,
-        policy: Policy,
+        policy: Policy | PolicyHolder,
         *,
         directory: GroupDirectory | None = None,
         clock: Clock = utcnow,
@@ -132,10 +133,15 @@ class ServiceBase:
         self.store = store
         self.paging = paging
         self.control = control
-        self.policy = policy
-        self.authz = Authorizer(policy, directory)
+        self.policies = holder_of(policy)
+        self.authz = Authorizer(self.policies, directory)
         self.clock = clock
         self.listeners: list[Listener] = list(listeners)
+
+    @property
+    def policy(self) -> Policy:
+        """The policy in force now (a reload may swap it between two calls)."""
+        return self.policies.current
 
     def _perform(
         self,

@@ -26,9 +26,12 @@ from bot.core.base import (
     inbox_effect,
 )
 from bot.core.events import ServiceEvent
-from bot.db import controls, escalations
+from bot.core.reviews import decision_review
+from bot.db import controls, escalations, reviews
 from bot.db.escalations import NewEscalation
-from bot.errors import InvalidInput, NothingChanged
+from bot.errors import ControlPlaneUnavailable, InvalidInput, NothingChanged
+from bot.policy import Evaluation, Request, evaluate, sampled
+from bot.policy.evaluate import route_of
 from bot.records import ActionResult, AuditAction, EscalationRecord
 
 VERDICT_ACTIONS: dict[str, AuditAction] = {
@@ -39,17 +42,66 @@ VERDICT_ACTIONS: dict[str, AuditAction] = {
 }
 
 
+def policy_request(escalation: Escalation) -> Request:
+    action = escalation.action
+    return Request(
+        kind=escalation.kind,
+        severity=escalation.severity,
+        task_type=escalation.task_type,
+        agent=escalation.agent,
+        action=action.name if action else None,
+        args=dict(action.args) if action else {},
+        confidence=escalation.confidence,
+        tier=escalation.tier,
+    )
+
+
+class _Raced(Exception):
+    """Another writer stored the same escalation id first."""
+
+
 class Escalations(ServiceBase):
     def open_escalation(self, escalation: Escalation) -> tuple[EscalationRecord, bool]:
-        """Open it (or find it: the id is the idempotency key). True when newly opened."""
+        """Open it (or find it: the id is the idempotency key). True when newly opened.
+
+        The policy routes it (ladder, starting tier, deadlines, quorum) and, for an
+        approval it may decide alone, decides it at once: no card, the agent's answer in
+        `decision:{id}` within milliseconds."""
+        policy = self.policy
         try:
-            tier = self.policy.tier(escalation.tier)
+            evaluation = evaluate(policy, policy_request(escalation))
         except KeyError:
-            names = ", ".join(self.policy.tier_names())
+            ladder = route_of(policy, policy_request(escalation))[1]
+            names = ", ".join(policy.tier_names(ladder))
             raise InvalidInput(f"unknown tier {escalation.tier!r} (tiers: {names})") from None
         escalation_id = escalation.escalation_id or ids.new_escalation_id()
-        now = self.clock()
-        new = NewEscalation(
+        with self.store.reading() as session:
+            existing = escalations.find(session, escalation_id)
+        if existing is not None:
+            self._redeliver_decision(existing)
+            return existing, False
+        new = self._new(escalation, escalation_id, evaluation, self.clock())
+        if new.decided is not None:
+            return self._decided_by_policy(new, evaluation)
+        with self.store.transaction() as session:
+            created = escalations.insert(session, new)
+        with self.store.reading() as session:
+            record = self._existing(session, escalation_id)
+        if created:
+            self._emit(ServiceEvent("opened", f"agent:{record.agent}", record.task_id, record.id))
+        else:
+            self._redeliver_decision(record)
+        return record, created
+
+    def _new(
+        self, escalation: Escalation, escalation_id: str, evaluation: Evaluation, now: datetime
+    ) -> NewEscalation:
+        decision = evaluation.decision
+        start = evaluation.start
+        decided = {"auto": "approved", "deny": "rejected"}.get(decision.outcome)
+        deadline = evaluation.deadline_of(start)
+        severity_deadline = evaluation.ack_timeout
+        return NewEscalation(
             id=escalation_id,
             task_id=escalation.task_id,
             agent=escalation.agent,
@@ -59,24 +111,67 @@ class Escalations(ServiceBase):
             confidence=escalation.confidence,
             reason=escalation.reason,
             payload=escalation.model_dump(mode="json") | {"escalation_id": escalation_id},
-            tier=tier.name,
-            channel=tier.channel,
+            tier=start.name,
+            channel=start.channel,
             at=now,
             policy_version=self.policy.version,
-            next_action_at=now + tier.ack_timeout,
-            page=self.paging and tier.page,
+            next_action_at=now + deadline,
+            page=self.paging and start.page,
+            ladder=evaluation.ladder,
+            route=evaluation.route,
+            ack_timeout_seconds=(
+                int(severity_deadline.total_seconds()) if severity_deadline else None
+            ),
+            approvals_needed=evaluation.approvals,
+            policy_note=decision.note,
+            decided=decided,
+            decision_rule=decision.rule if decided else None,
         )
-        with self.store.transaction() as session:
-            existing = escalations.find(session, escalation_id)
-            if existing is not None:
-                self._redeliver_decision(existing)
-                return existing, False
-            created = escalations.insert(session, new)
-        with self.store.reading() as session:
-            record = self._existing(session, escalation_id)
-        if created:
-            self._emit(ServiceEvent("opened", f"agent:{record.agent}", record.task_id, record.id))
-        return record, created
+
+    def _decided_by_policy(
+        self, new: NewEscalation, evaluation: Evaluation
+    ) -> tuple[EscalationRecord, bool]:
+        """`auto` approves and `deny` rejects, as `policy`: an audit row naming the rule,
+        the agent's answer in Redis, no card (that is the point)."""
+        decision = evaluation.decision
+        approved = new.decided == "approved"
+        review_rate = decision.review_sample
+
+        def build(session: Session, now: datetime) -> Change:
+            if not escalations.insert(session, new):
+                raise _Raced
+            record = self._existing(session, new.id)
+            if review_rate and sampled(new.id, review_rate):
+                reviews.add(session, decision_review(record, review_rate), now)
+            return Change(
+                action=AuditAction.APPROVE if approved else AuditAction.REJECT,
+                event="decided",
+                message=f"The policy {new.decided} escalation {new.id} ({new.task_id}).",
+                task_id=new.task_id,
+                escalation_id=new.id,
+                reason=decision.why,
+                state=record.agent_state,
+                detail={
+                    "outcome": new.decided,
+                    "rule": decision.rule,
+                    "route": evaluation.route_label,
+                    "review_sample": review_rate or None,
+                },
+                effects=[Effect("decision", new.id, "set", decision_value(record))],
+                escalation=record,
+            )
+
+        try:
+            result = self._perform("policy", "operator", "decide", build, escalation_id=new.id)
+        except _Raced:
+            with self.store.reading() as session:
+                return self._existing(session, new.id), False
+        except ControlPlaneUnavailable as exc:  # decided and recorded; reconcile writes it
+            if not isinstance(exc.result, ActionResult) or exc.result.escalation is None:
+                raise
+            return exc.result.escalation, True
+        assert result.escalation is not None
+        return result.escalation, True
 
     def _redeliver_decision(self, escalation: EscalationRecord) -> None:
         """The same escalation again (an agent restarted, asking again): if it was decided

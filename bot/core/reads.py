@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot import ids
 from bot.core.base import ServiceBase
-from bot.db import audit, controls, escalations, upkeep
+from bot.db import audit, controls, escalations, reviews, upkeep
 from bot.errors import UnknownEscalation, UnknownTask
 from bot.keys import ALL
 from bot.records import CardRecord, ControlRecord, EscalationRecord, Overview, TaskStatus
@@ -52,6 +52,7 @@ class Reads(ServiceBase):
                 controls=tuple(controls.active(session)),
                 rejected=tuple(upkeep.recent_rejected(session)),
                 pending_effects=upkeep.pending_effect_count(session),
+                reviews=tuple(reviews.waiting(session)),
             )
 
     def escalation_for_message(self, channel: str, ts: str) -> EscalationRecord | None:

@@ -7,11 +7,16 @@ from __future__ import annotations
 from bot.core.escalations import Escalations
 from bot.core.overrides import Overrides
 from bot.core.paging import Paging
+from bot.core.policy_changes import PolicyChanges
 from bot.core.reads import Reads
 from bot.core.reconcile import Reconcile
+from bot.core.reviews import Reviews
 from bot.core.sweep import Sweep
 
 
-class EscalationService(Escalations, Overrides, Reads, Reconcile, Sweep, Paging):
+class EscalationService(
+    Escalations, Overrides, Reads, Reconcile, Sweep, Paging, PolicyChanges, Reviews
+):
     """Escalations (open, acknowledge, decide), overrides (kill, pause, inbox), reads,
-    reconcile, the sweep's tier work and paging, over one store, Redis and policy."""
+    reconcile, the sweep's tier work, paging and policy changes, over one store, Redis and
+    the policy in force."""

@@ -18,7 +18,7 @@ from bot.core.events import ServiceEvent
 from bot.db import audit, cards, controls, escalations, tiers
 from bot.db.cards import NewCard
 from bot.db.tiers import Climb
-from bot.policy import Tier
+from bot.policy import Tier, format_duration
 from bot.records import AuditAction, EscalationRecord
 
 SWEEP_LEASE = timedelta(seconds=60)
@@ -40,15 +40,6 @@ class _Plan:
     effects: list[Effect] = field(default_factory=list)
 
 
-def _duration(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    if seconds % 3600 == 0 and seconds:
-        return f"{seconds // 3600}h"
-    if seconds % 60 == 0 and seconds:
-        return f"{seconds // 60}m"
-    return f"{seconds}s"
-
-
 class Sweep(ServiceBase):
     def escalate_due(self, *, owner: str = "sweep", limit: int = 500) -> SweepReport:
         """Climb or expire every escalation that is due: one transaction for the whole
@@ -65,7 +56,7 @@ class Sweep(ServiceBase):
             for escalation in due:
                 if escalation.state != "open":
                     continue
-                following = self.policy.next_tier(escalation.tier)
+                following = self.policy.next_tier(escalation.tier, escalation.ladder)
                 if following is None:
                     self._plan_expiry(session, plan, escalation, now)
                 else:
@@ -110,14 +101,18 @@ class Sweep(ServiceBase):
         self, plan: _Plan, escalation: EscalationRecord, following: Tier, now: datetime
     ) -> None:
         pages = following.page and self.paging and escalation.page_wanted is None
-        plan.climbs.append(Climb(escalation.id, following.name, now + following.ack_timeout))
+        # The deadline the escalation was given at intake (its severity's) wins over the
+        # tier's own, even if the policy changed since.
+        deadline = escalation.ack_timeout or following.ack_timeout
+        plan.climbs.append(Climb(escalation.id, following.name, now + deadline))
         if pages:
             plan.pages.append(escalation.id)
         plan.cards.append(NewCard(escalation.id, following.name, following.channel))
         try:
-            waited = _duration(self.policy.tier(escalation.tier).ack_timeout)
+            tier = self.policy.tier(escalation.tier, escalation.ladder)
+            waited = format_duration(escalation.ack_timeout or tier.ack_timeout)
         except KeyError:  # a tier the policy no longer has
-            waited = _duration(now - (escalation.tier_entered_at or escalation.created_at))
+            waited = format_duration(now - (escalation.tier_entered_at or escalation.created_at))
         plan.audit.append(
             self._audit_row(
                 escalation,
@@ -145,7 +140,7 @@ class Sweep(ServiceBase):
             )
         )
         if final in ("reject", "terminate"):
-            value = DecisionValue(decision="expired", by="policy", at=iso(now)).model_dump()
+            value = DecisionValue(decision="expired", by="policy", at=iso(now)).value()
             plan.effects.append(Effect("decision", escalation.id, "set", value))
         if final == "terminate":
             killed = controls.activate(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, bindparam, select
@@ -43,8 +43,15 @@ class NewEscalation:
     channel: str
     at: datetime
     policy_version: str
-    next_action_at: datetime
+    next_action_at: datetime | None
     page: bool
+    ladder: str | None = None
+    route: str | None = None
+    ack_timeout_seconds: int | None = None
+    approvals_needed: int = 1
+    policy_note: str | None = None
+    decided: str | None = None  # the outcome, when the policy decided it at intake
+    decision_rule: str | None = None
 
 
 def record_of(
@@ -83,6 +90,14 @@ def record_of(
         page_error=page.error,
         page_attempts=page.attempts,
         tier_entered_at=row.tier_entered_at,
+        ladder=row.ladder,
+        route=row.route,
+        ack_timeout=(
+            timedelta(seconds=row.ack_timeout_seconds) if row.ack_timeout_seconds else None
+        ),
+        approvals_needed=row.approvals_needed or 1,
+        decision_rule=row.decision_rule,
+        policy_note=row.policy_note,
     )
 
 
@@ -131,12 +146,20 @@ def insert(session: Session, new: NewEscalation) -> bool:
         confidence=new.confidence,
         reason=new.reason,
         payload=new.payload,
-        state="open",
+        state=new.decided or "open",
         tier=new.tier,
         tier_entered_at=new.at,
         created_at=new.at,
         policy_version=new.policy_version,
-        next_action_at=new.next_action_at,
+        next_action_at=None if new.decided else new.next_action_at,
+        ladder=new.ladder,
+        route=new.route,
+        ack_timeout_seconds=new.ack_timeout_seconds,
+        approvals_needed=new.approvals_needed,
+        policy_note=new.policy_note,
+        decided_by="policy" if new.decided else None,
+        decided_at=new.at if new.decided else None,
+        decision_rule=new.decision_rule,
     )
     try:
         with session.begin_nested():
@@ -144,6 +167,8 @@ def insert(session: Session, new: NewEscalation) -> bool:
             session.flush()
     except IntegrityError:
         return False
+    if new.decided:
+        return True  # the policy decided it: no card, nobody to page
     add_cards(session, [NewCard(new.id, new.tier, new.channel)], new.at)
     if new.page:
         owe_pages(session, [new.id], new.at)

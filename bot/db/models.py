@@ -58,6 +58,15 @@ class EscalationRow(Base):
     next_action_at: Mapped[datetime | None] = mapped_column(index=True)
     lease_owner: Mapped[str | None] = mapped_column(String(200))
     lease_until: Mapped[datetime | None]
+    # What the policy gave it when it was opened (a reload does not change them): its
+    # ladder and the route that chose it, the severity's deadline replacing each tier's,
+    # the approvals it needs, the rule that decided it, and why a person must decide.
+    ladder: Mapped[str | None] = mapped_column(String(64))
+    route: Mapped[str | None] = mapped_column(String(200))
+    ack_timeout_seconds: Mapped[int | None]
+    approvals_needed: Mapped[int] = mapped_column(default=1)
+    decision_rule: Mapped[str | None] = mapped_column(String(200))
+    policy_note: Mapped[str | None] = mapped_column(Text)
 
     @property
     def is_open(self) -> bool:
@@ -197,6 +206,42 @@ class NotifyCursor(Base):
     lease_until: Mapped[datetime | None]
     failures: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class ReviewRow(Base):
+    """Work sampled for a person to look at afterwards: a request the policy decided
+    alone (`decision`) or a finished task (`task`). `verdict` stays unset until reviewed."""
+
+    __tablename__ = "reviews"
+    __table_args__ = (UniqueConstraint("subject", "subject_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    subject: Mapped[str] = mapped_column(String(16))
+    subject_id: Mapped[str] = mapped_column(String(128))
+    task_id: Mapped[str] = mapped_column(String(128), index=True)
+    agent: Mapped[str] = mapped_column(String(200))
+    task_type: Mapped[str | None] = mapped_column(String(200))
+    escalation_id: Mapped[str | None] = mapped_column(String(128))
+    rule: Mapped[str | None] = mapped_column(String(200))
+    rate: Mapped[float]
+    summary: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    verdict: Mapped[str | None] = mapped_column(String(16))
+    verdict_by: Mapped[str | None] = mapped_column(String(200))
+    verdict_at: Mapped[datetime | None]
+    verdict_note: Mapped[str | None] = mapped_column(Text)
+
+
+class PolicyState(Base):
+    """The policy version in force, as the replicas agree on it: the one that swaps it
+    first records the change, the others find it done."""
+
+    __tablename__ = "policy_state"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    version: Mapped[str] = mapped_column(String(32))
+    refused_version: Mapped[str | None] = mapped_column(String(32))
+    changed_at: Mapped[datetime]
 
 
 class IdempotencyKey(Base):

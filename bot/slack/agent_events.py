@@ -13,7 +13,7 @@ from blocks.text import escape, fit
 from bot.contracts import AgentEvent
 from bot.core.reads import Reads
 from bot.keys import KeyNames
-from bot.policy import Policy
+from bot.policy import Policy, PolicyHolder, holder_of
 from bot.slack.client import is_permanent, slack_error
 from bot.streams import StreamConsumer
 from bot.validation import one_line
@@ -30,13 +30,13 @@ class AgentEventsRelay(StreamConsumer):
         keys: KeyNames,
         slack: WebClient,
         reads: Reads,
-        policy: Policy,
+        policy: Policy | PolicyHolder,
         **options: Any,
     ) -> None:
         super().__init__(client, keys.agent_events, **options)
         self.slack = slack
         self.reads = reads
-        self.policy = policy
+        self.policies = holder_of(policy)
 
     def handle(self, entry_id: str, fields: dict[str, str], deliveries: int) -> bool:
         try:
@@ -47,7 +47,7 @@ class AgentEventsRelay(StreamConsumer):
         target = self.reads.thread_for(event.task_id, event.escalation_id or None)
         text = f"🤖 *{escape(event.task_id)}*: {escape(fit(event.text, 3500))}"
         if target is None:
-            channel, thread_ts = self.policy.first_tier.channel, None
+            channel, thread_ts = self.policies.current.first_tier.channel, None
             text += "\n_(no escalation of this task is known)_"
         else:
             view, card = target

@@ -11,7 +11,7 @@ from bot.records import CardRecord, EscalationRecord
 
 def card_context(policy: Policy, view: EscalationRecord, card: CardRecord | None) -> CardContext:
     try:
-        following = policy.next_tier(view.tier)
+        following = policy.next_tier(view.tier, view.ladder)
     except ValueError:
         following = None
     first = view.cards[0] if view.cards else None

@@ -17,7 +17,7 @@ from slack_sdk import WebClient
 from blocks.messages import announcement, merge_announcements
 from bot.clock import Clock, utcnow
 from bot.core.delivery import ChatDelivery
-from bot.policy import Policy
+from bot.policy import Policy, PolicyHolder, holder_of
 from bot.records import CARD_CHANGING_ACTIONS, AuditRecord
 from bot.slack.client import is_permanent, slack_error
 from bot.slack.render import render_card
@@ -36,7 +36,7 @@ class SlackWorker:
         self,
         client: WebClient,
         delivery: ChatDelivery,
-        policy: Policy,
+        policy: Policy | PolicyHolder,
         *,
         poll_interval: float = 1.0,
         gather: float = 0.1,
@@ -44,7 +44,7 @@ class SlackWorker:
     ) -> None:
         self.client = client
         self.delivery = delivery
-        self.policy = policy
+        self.policies = holder_of(policy)
         self.poll_interval = poll_interval
         self.gather = gather
         self.clock = clock
@@ -78,7 +78,7 @@ class SlackWorker:
                 (c for c in pending.escalation.cards if c.tier == pending.tier and c.ts is None),
                 None,
             )
-            card = render_card(self.policy, pending.escalation, card_view, self.clock())
+            card = render_card(self.policies.current, pending.escalation, card_view, self.clock())
             try:
                 response = self.client.chat_postMessage(
                     channel=pending.channel,
@@ -119,7 +119,7 @@ class SlackWorker:
         for card_view in view.cards:
             if card_view.ts is None:
                 continue  # drawn from the current state when it is posted
-            card = render_card(self.policy, view, card_view, now)
+            card = render_card(self.policies.current, view, card_view, now)
             self.client.chat_update(
                 channel=card_view.channel, ts=card_view.ts, blocks=card.blocks, text=card.text
             )
@@ -184,7 +184,7 @@ class SlackWorker:
         found = [message for record in records if (message := announcement(record))]
         for message in merge_announcements(found):
             self.client.chat_postMessage(
-                channel=self.policy.first_tier.channel,
+                channel=self.policies.current.first_tier.channel,
                 blocks=message.blocks,
                 text=message.text,
                 unfurl_links=False,

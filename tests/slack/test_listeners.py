@@ -53,7 +53,7 @@ def client(fake: FakeSlack) -> WebClient:
 
 @pytest.fixture
 def deps(service: EscalationService, store: Store, policy: Policy) -> Deps:
-    return Deps(service, ChatDelivery(store, "test"), policy)
+    return Deps(service, ChatDelivery(store, "test"))
 
 
 def button(escalation_id: str) -> dict[str, Any]:
