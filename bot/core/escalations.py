@@ -75,21 +75,16 @@ class Escalations(ServiceBase):
             names = ", ".join(policy.tier_names(ladder))
             raise InvalidInput(f"unknown tier {escalation.tier!r} (tiers: {names})") from None
         escalation_id = escalation.escalation_id or ids.new_escalation_id()
-        with self.store.reading() as session:
-            existing = escalations.find(session, escalation_id)
-        if existing is not None:
-            self._redeliver_decision(existing)
-            return existing, False
         new = self._new(escalation, escalation_id, evaluation, self.clock())
         if new.decided is not None:
             return self._decided_by_policy(new, evaluation)
         with self.store.transaction() as session:
-            created = escalations.insert(session, new)
+            created = escalations.insert(session, new) is not None
         with self.store.reading() as session:
             record = self._existing(session, escalation_id)
         if created:
             self._emit(ServiceEvent("opened", f"agent:{record.agent}", record.task_id, record.id))
-        else:
+        else:  # the same id again: an agent asking again after a restart
             self._redeliver_decision(record)
         return record, created
 
@@ -138,9 +133,9 @@ class Escalations(ServiceBase):
         review_rate = decision.review_sample
 
         def build(session: Session, now: datetime) -> Change:
-            if not escalations.insert(session, new):
+            record = escalations.insert(session, new)
+            if record is None:
                 raise _Raced
-            record = self._existing(session, new.id)
             if review_rate and sampled(new.id, review_rate):
                 reviews.add(session, decision_review(record, review_rate), now)
             return Change(
@@ -163,9 +158,11 @@ class Escalations(ServiceBase):
 
         try:
             result = self._perform("policy", "operator", "decide", build, escalation_id=new.id)
-        except _Raced:
+        except _Raced:  # the same id again: an agent asking again after a restart
             with self.store.reading() as session:
-                return self._existing(session, new.id), False
+                existing = self._existing(session, new.id)
+            self._redeliver_decision(existing)
+            return existing, False
         except ControlPlaneUnavailable as exc:  # decided and recorded; reconcile writes it
             if not isinstance(exc.result, ActionResult) or exc.result.escalation is None:
                 raise

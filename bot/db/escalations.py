@@ -13,11 +13,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, bindparam, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.db import outbox
 from bot.db.cards import NewCard, add_cards, cards_of
+from bot.db.engine import upsert
 from bot.db.models import CardRow, EscalationRow
 from bot.db.outbox import NewItem, Topic
 from bot.records import OPEN_STATES, CardRecord, EscalationRecord, PageState
@@ -133,46 +133,49 @@ def task_of(session: Session, escalation_id: str) -> str | None:
     )
 
 
-def insert(session: Session, new: NewEscalation) -> bool:
+def insert(session: Session, new: NewEscalation) -> EscalationRecord | None:
     """Insert it with its first card (and its page, when its tier pages) unless the id
-    exists; False when another writer got there first."""
-    row = EscalationRow(
-        id=new.id,
-        task_id=new.task_id,
-        agent=new.agent,
-        task_type=new.task_type,
-        kind=new.kind,
-        severity=new.severity,
-        confidence=new.confidence,
-        reason=new.reason,
-        payload=new.payload,
-        state=new.decided or "open",
-        tier=new.tier,
-        tier_entered_at=new.at,
-        created_at=new.at,
-        policy_version=new.policy_version,
-        next_action_at=None if new.decided else new.next_action_at,
-        ladder=new.ladder,
-        route=new.route,
-        ack_timeout_seconds=new.ack_timeout_seconds,
-        approvals_needed=new.approvals_needed,
-        policy_note=new.policy_note,
-        decided_by="policy" if new.decided else None,
-        decided_at=new.at if new.decided else None,
-        decision_rule=new.decision_rule,
-    )
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:
-        return False
-    if new.decided:
-        return True  # the policy decided it: no card, nobody to page
-    add_cards(session, [NewCard(new.id, new.tier, new.channel)], new.at)
-    if new.page:
-        owe_pages(session, [new.id], new.at)
-    return True
+    exists, in one statement (INSERT … ON CONFLICT DO NOTHING RETURNING); None when
+    another writer got there first. The record comes without its cards."""
+    connection = session.connection()
+    values = {
+        "id": new.id,
+        "task_id": new.task_id,
+        "agent": new.agent,
+        "task_type": new.task_type,
+        "kind": new.kind,
+        "severity": new.severity,
+        "confidence": new.confidence,
+        "reason": new.reason,
+        "payload": new.payload,
+        "state": new.decided or "open",
+        "tier": new.tier,
+        "tier_entered_at": new.at,
+        "created_at": new.at,
+        "policy_version": new.policy_version,
+        "next_action_at": None if new.decided else new.next_action_at,
+        "ladder": new.ladder,
+        "route": new.route,
+        "ack_timeout_seconds": new.ack_timeout_seconds,
+        "approvals_needed": new.approvals_needed,
+        "policy_note": new.policy_note,
+        "decided_by": "policy" if new.decided else None,
+        "decided_at": new.at if new.decided else None,
+        "decision_rule": new.decision_rule,
+    }
+    row = connection.execute(
+        upsert(connection.dialect.name, _ESCALATIONS)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=[_ESCALATIONS.c.id])
+        .returning(*_ESCALATIONS.c)
+    ).first()
+    if row is None:
+        return None
+    if not new.decided:  # the policy decided it: no card, nobody to page
+        add_cards(session, [NewCard(new.id, new.tier, new.channel)], new.at)
+        if new.page:
+            owe_pages(session, [new.id], new.at)
+    return record_of(row)
 
 
 def owe_pages(session: Session, escalation_ids: Sequence[str], at: datetime) -> None:

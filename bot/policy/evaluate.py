@@ -92,11 +92,10 @@ def sampled(identifier: str, rate: float) -> bool:
 
 def route_of(policy: Policy, request: Request) -> tuple[str | None, str]:
     """The first route that matches (its name, or `routes[i]`) and its ladder."""
-    values = request.match_values()
-    for index, route in enumerate(policy.routes):
-        if route.match.matches(values):
-            return route.name or f"routes[{index}]", route.ladder
-    return None, DEFAULT_LADDER
+    route = policy.router.route(request.match_values())
+    if route is None:
+        return None, DEFAULT_LADDER
+    return route.name, route.ladder
 
 
 def _start(policy: Policy, ladder: list[Tier], request: Request) -> Tier:

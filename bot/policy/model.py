@@ -6,7 +6,7 @@ Every key of part two is optional: a file valid under §4 means what it meant.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -31,12 +31,11 @@ from bot.policy.fields import (
     check_members,
     check_name,
     check_rate,
-    glob_regex,
 )
+from bot.policy.router import MATCH_KEYS, CompiledRoute, Router, Test, compile_test
 
 DEFAULT_LADDER = "tiers"
 ANY_ACTION = "*"
-MATCH_KEYS = ("task_type", "agent", "severity", "action", "kind")
 
 
 class Roles(BaseModel):
@@ -106,26 +105,13 @@ class Match(BaseModel):
     severity: Patterns | None = None
     action: Patterns | None = None
     kind: Patterns | None = None
-    # Per key: literal values (compared as they are) and wildcard patterns (compiled).
-    _tests: list[tuple[str, frozenset[str], tuple[Any, ...]]] = PrivateAttr(default_factory=list)
 
-    def model_post_init(self, context: Any, /) -> None:
-        for key in MATCH_KEYS:
-            patterns: tuple[str, ...] | None = getattr(self, key)
-            if patterns is None:
-                continue
-            literal = frozenset(p for p in patterns if "*" not in p and "?" not in p)
-            wild = tuple(glob_regex(p) for p in patterns if p not in literal)
-            self._tests.append((key, literal, wild))
-
-    def matches(self, values: dict[str, str]) -> bool:
-        for key, literal, wild in self._tests:
-            value = values.get(key, "")
-            if value in literal:
-                continue
-            if not any(regex.match(value) for regex in wild):
-                return False
-        return True
+    def tests(self) -> tuple[Test, ...]:
+        return tuple(
+            compile_test(key, patterns)
+            for key in MATCH_KEYS
+            if (patterns := getattr(self, key)) is not None
+        )
 
 
 class Route(BaseModel):
@@ -188,6 +174,7 @@ class Policy(BaseModel):
     reviews: dict[str, Annotated[float, AfterValidator(check_rate)]] = Field(default_factory=dict)
     on_final_timeout: Literal["reject", "terminate", "none"] = "reject"
     version: str = Field(default="", exclude=True)
+    _router: Router = PrivateAttr(default_factory=lambda: Router(()))
 
     @model_validator(mode="after")
     def _consistent(self) -> Policy:
@@ -217,7 +204,19 @@ class Policy(BaseModel):
                 raise ValueError(
                     f"severities.{severity}.start: {rule.start!r} is not first, last or a tier"
                 )
+        self._router = Router(
+            [
+                CompiledRoute(
+                    index, route.name or f"routes[{index}]", route.ladder, route.match.tests()
+                )
+                for index, route in enumerate(self.routes)
+            ]
+        )
         return self
+
+    @property
+    def router(self) -> Router:
+        return self._router
 
     # ------------------------------------------------------------------ ladders and tiers
 
