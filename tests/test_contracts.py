@@ -59,8 +59,13 @@ def test_json_schemas_cover_every_contract_and_validate_examples() -> None:
         "decision-value",
         "inbox-entry",
         "agent-event",
+        "outcome",
     }
     jsonschema.validate(escalation_data(), schemas["escalation"])
+    outcome = {"task_id": "t-1", "status": "completed", "at": "2026-12-01T00:00:00Z"}
+    jsonschema.validate(outcome | {"source": "agent"}, schemas["outcome"])
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(outcome | {"source": "agent", "status": "done"}, schemas["outcome"])
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"reason": "no task"}, schemas["escalation"])
     with pytest.raises(jsonschema.ValidationError):
