@@ -4,7 +4,7 @@
 
 Times the sweep itself (tier climbs in the database, the re-assertion of kills) apart
 from what it causes outside: the next tier's cards posted to a fake Slack and the pages
-sent to a fake PagerDuty, both over HTTP through the real clients.
+sent to a fake PagerDuty (over HTTPS, trusting its test CA), through the real clients.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -115,7 +116,12 @@ def run_kind(kind: str, total: int, repeat: int) -> dict[str, object]:
     client = connect(REDIS_URL)
     prefix = f"escbot-bench:{uuid.uuid4().hex[:8]}:"
     results: dict[str, object] = {}
-    with database(kind) as url, FakeSlack() as slack, FakePagerDuty() as pagerduty:
+    with (
+        database(kind) as url,
+        FakeSlack() as slack,
+        FakePagerDuty() as pagerduty,
+        tempfile.TemporaryDirectory() as trust,
+    ):
         store = Store.from_url(url)
         service = EscalationService(
             store,
@@ -131,7 +137,8 @@ def run_kind(kind: str, total: int, repeat: int) -> dict[str, object]:
             policy,
             clock=lambda: NOW,
         )
-        pager = Pager(service, ROUTING_KEY, pagerduty.url)
+        ca_file = Path(pagerduty.trust_env(Path(trust))["SSL_CERT_FILE"])
+        pager = Pager(service, ROUTING_KEY, pagerduty.url, ca_file=ca_file)
         for due in (0, 100, 1000):
             sweeps, cards, pages = [], [], []
             for _ in range(repeat):
@@ -161,6 +168,7 @@ def run_kind(kind: str, total: int, repeat: int) -> dict[str, object]:
                 f" pages {statistics.median(pages) * 1e3:8.1f} ms)",
                 flush=True,
             )
+        pager.close()
         store.dispose()
     keys = list(client.scan_iter(match=f"{prefix}*"))
     if keys:

@@ -1,21 +1,29 @@
-"""PagerDuty through pdpyras's Events API v2 session.
+"""PagerDuty through the ``pagerduty`` package's Events API v2 client.
 
 The pager sends what the database says an escalation owes (the paging outbox): a
 trigger when it reaches a paging tier, an acknowledge when someone acknowledges it, a
 resolve when it is decided or expires. The dedup key is the escalation id, so sending
-an event again is harmless. pdpyras's own retries (which sleep for seconds, and retry a
-429 forever) are turned off: a failure is recorded and the next attempt comes from a
-later tick, with backoff, so PagerDuty never holds up anything else.
+an event again is harmless. The client's own retries (which sleep for seconds, retry a
+503 six times and a 429 forever) are cut to one immediate retry of a 429: a failure is
+recorded and the next attempt comes from a later tick, with backoff, so PagerDuty never
+holds up anything else.
+
+Outgoing HTTPS trusts the CA bundle of ``SSL_CERT_FILE``, else ``REQUESTS_CA_BUNDLE``
+(CONTRACTS §1), else the system's.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import ssl
 import threading
-import warnings
+from collections.abc import Mapping
 from dataclasses import replace
-from types import ModuleType
+from pathlib import Path
 from typing import Any
+
+from pagerduty import EventsApiV2Client
 
 from blocks.text import compact_json, fit
 from bot.core import EscalationService, PageJob
@@ -25,16 +33,30 @@ log = logging.getLogger(__name__)
 
 SEVERITY = {"critical": "critical", "high": "error", "medium": "warning", "low": "info"}
 SUMMARY_LIMIT = 1023
+CA_VARIABLES = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
 
 
-def pdpyras_module() -> ModuleType:
-    """pdpyras, without its deprecation warning reaching operators (it still works; the
-    stack names it)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r".*pdpyras.*deprecated", category=UserWarning)
-        import pdpyras
-    module: ModuleType = pdpyras
-    return module
+def ca_file_from(environ: Mapping[str, str]) -> Path | None:
+    """The CA bundle the environment names, as Python's HTTPS clients read it."""
+    for name in CA_VARIABLES:
+        if value := environ.get(name, "").strip():
+            return Path(value)
+    return None
+
+
+def events_client(
+    routing_key: str, events_url: str, *, timeout: int, ca_file: Path | None
+) -> EventsApiV2Client:
+    """A client that makes one request per event (two for a 429) and never sleeps."""
+    verify: ssl.SSLContext | bool = True
+    if ca_file is not None:
+        verify = ssl.create_default_context(cafile=ca_file)
+    client = EventsApiV2Client(routing_key, base_url=events_url.rstrip("/"), verify=verify)
+    client.retry = {429: 1}  # and no retry of a 5xx: the outbox retries, with backoff
+    client.sleep_timer = 0
+    client.max_network_attempts = 0
+    client.timeout = timeout  # what each request is given (the constructor's is not used)
+    return client
 
 
 def summary(view: EscalationRecord) -> str:
@@ -43,7 +65,7 @@ def summary(view: EscalationRecord) -> str:
 
 
 def trigger_event(view: EscalationRecord) -> dict[str, Any]:
-    """The arguments of EventsAPISession.trigger for an escalation."""
+    """The arguments of EventsApiV2Client.trigger for an escalation."""
     links = [
         {"href": card.permalink, "text": f"Escalation card in Slack ({card.tier})"}
         for card in view.cards
@@ -78,15 +100,16 @@ class Pager:
         events_url: str,
         *,
         poll_interval: float = 5.0,
-        timeout: float = 10.0,
+        timeout: int = 10,
+        ca_file: Path | None = None,
     ) -> None:
-        pdpyras = pdpyras_module()
-        self.session = pdpyras.EventsAPISession(routing_key)
-        self.session.url = events_url.rstrip("/")
-        self.session.retry = {429: 1}  # one retry, then give the event back to the outbox
-        self.session.sleep_timer = 0
-        self.session.max_network_attempts = 0
-        self.session.timeout = timeout
+        """``ca_file`` None: the one ``SSL_CERT_FILE`` or ``REQUESTS_CA_BUNDLE`` names."""
+        self.client = events_client(
+            routing_key,
+            events_url,
+            timeout=timeout,
+            ca_file=ca_file or ca_file_from(os.environ),
+        )
         self.service = service
         self.poll_interval = poll_interval
         self._wake = threading.Event()
@@ -95,13 +118,16 @@ class Pager:
         self._wake.set()
 
     def run(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            self._wake.wait(self.poll_interval)
-            self._wake.clear()
-            try:
-                self.tick()
-            except Exception:
-                log.exception("pager: unexpected error; retrying")
+        try:
+            while not stop.is_set():
+                self._wake.wait(self.poll_interval)
+                self._wake.clear()
+                try:
+                    self.tick()
+                except Exception:
+                    log.exception("pager: unexpected error; retrying")
+        finally:
+            self.close()
 
     def tick(self) -> int:
         sent = 0
@@ -129,11 +155,14 @@ class Pager:
     def send(self, job: PageJob) -> None:
         view = job.escalation
         if job.action == "trigger":
-            self.session.trigger(**trigger_event(view))
+            self.client.trigger(**trigger_event(view))
         elif job.action == "acknowledge":
-            self.session.acknowledge(view.id)
+            self.client.acknowledge(view.id)
         else:
-            self.session.resolve(view.id)
+            self.client.resolve(view.id)
+
+    def close(self) -> None:
+        self.client.close()
 
 
 def describe(exc: BaseException) -> str:
@@ -144,4 +173,5 @@ def describe(exc: BaseException) -> str:
         except ValueError:
             body = (response.text or "")[:200]
         return f"HTTP {response.status_code}: {fit(body, 300)}"
-    return f"{type(exc).__name__}: {fit(str(exc), 300)}"
+    cause = exc.__cause__ or exc  # the network error under "exceeded the attempts"
+    return f"{type(cause).__name__}: {fit(str(cause), 300)}"

@@ -127,6 +127,7 @@ def serve(settings: Settings, *, http: bool, host: str, port: int, migrate: bool
             settings.pagerduty_routing_key.get_secret_value(),
             str(settings.pagerduty_events_url),
             poll_interval=settings.sweep_interval,
+            ca_file=settings.ca_file,
         )
         runtime.service.listeners.append(pager.wake)
         threads.append(_thread("pager", pager.run, stop))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,8 @@ class Settings(BaseSettings):
     pagerduty_events_url: AnyHttpUrl = Field(
         default=AnyHttpUrl("https://events.pagerduty.com"), alias="PAGERDUTY_EVENTS_URL"
     )
+    ssl_cert_file: Path | None = Field(default=None, alias="SSL_CERT_FILE")
+    requests_ca_bundle: Path | None = Field(default=None, alias="REQUESTS_CA_BUNDLE")
     policy_path: Path = Field(default=Path("policy.yaml"), alias="ESCBOT_POLICY")
     sweep_interval: float = Field(default=5.0, alias="ESCBOT_SWEEP_INTERVAL", gt=0, le=3600)
 
@@ -51,11 +54,33 @@ class Settings(BaseSettings):
         "slack_signing_secret",
         "slack_app_token",
         "pagerduty_routing_key",
+        "ssl_cert_file",
+        "requests_ca_bundle",
         mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("pagerduty_events_url")
+    @classmethod
+    def _events_url_https(cls, value: AnyHttpUrl) -> AnyHttpUrl:
+        if value.scheme != "https":
+            raise ValueError("must be an https:// URL")
+        return value
+
+    @field_validator("ssl_cert_file", "requests_ca_bundle")
+    @classmethod
+    def _ca_bundle(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        try:
+            ssl.create_default_context(cafile=value)
+        except ssl.SSLError:
+            raise ValueError(f"{value} holds no PEM certificate") from None
+        except OSError as exc:
+            raise ValueError(f"cannot read {value} ({exc.strerror})") from None
+        return value
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -103,6 +128,11 @@ class Settings(BaseSettings):
     def slack_api_base(self) -> str:
         text = str(self.slack_api_url)
         return text if text.endswith("/") else text + "/"
+
+    @property
+    def ca_file(self) -> Path | None:
+        """The CA bundle trusted for outgoing HTTPS, when one is named."""
+        return self.ssl_cert_file or self.requests_ca_bundle
 
     def require(self, *fields: str) -> None:
         """Stop when a setting this command needs is unset, naming it."""

@@ -1,24 +1,26 @@
-"""The fake PagerDuty Events API v2, driven through the real pdpyras client and raw HTTP.
+"""The fake PagerDuty Events API v2, over HTTPS, driven through the real ``pagerduty`` client
+and raw HTTP.
 
-The failure-injection tests also pin down what pdpyras 5.4 does when the Events API fails:
-how often it retries each status, how long it would sleep and which exception it raises.
+The failure-injection tests also pin down what ``pagerduty`` 7.2 (EventsApiV2Client) does when
+the Events API fails: how often it retries each status, how long it would sleep and which
+exception it raises.
 """
 
 from __future__ import annotations
 
 import threading
-import warnings
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx2
+import pagerduty
+import pagerduty.api_client
 import pytest
 import requests
+from pagerduty import EventsApiV2Client
 
 from tests.support.fake_pagerduty import FakePagerDuty
-
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message=".*pdpyras.*deprecated", category=UserWarning)
-    import pdpyras
 
 ROUTING_KEY = "0123456789abcdef0123456789abcdef"
 OTHER_KEY = "fedcba9876543210fedcba9876543210"
@@ -27,40 +29,45 @@ LINKS = [{"href": "https://escbot.example.com/decisions/42", "text": "Decision 4
 DETAILS = {"agent": "refund-bot", "amount": 1250.5, "reasons": ["over limit", "new customer"]}
 
 
+def trust(monkeypatch: pytest.MonkeyPatch, fake: FakePagerDuty, directory: Path) -> None:
+    """Make HTTPS clients in this process trust the fake's CA, the standard way."""
+    for name, value in fake.trust_env(directory).items():
+        monkeypatch.setenv(name, value)
+
+
 @pytest.fixture
-def fake() -> Iterator[FakePagerDuty]:
+def fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakePagerDuty]:
     with FakePagerDuty(routing_keys={ROUTING_KEY, OTHER_KEY}) as server:
+        trust(monkeypatch, server, tmp_path)
         yield server
 
 
-def make_session(fake: FakePagerDuty, routing_key: str = ROUTING_KEY) -> pdpyras.EventsAPISession:
-    session = pdpyras.EventsAPISession(routing_key)
-    session.url = fake.url
-    return session
+def make_client(fake: FakePagerDuty, routing_key: str = ROUTING_KEY) -> EventsApiV2Client:
+    return EventsApiV2Client(routing_key, base_url=fake.url)
 
 
 @pytest.fixture
-def session(fake: FakePagerDuty) -> Iterator[pdpyras.EventsAPISession]:
-    session = make_session(fake)
-    session.sleep_timer = 0
-    yield session
-    session.close()
+def client(fake: FakePagerDuty) -> Iterator[EventsApiV2Client]:
+    client = make_client(fake)
+    client.sleep_timer = 0
+    yield client
+    client.close()
 
 
 @pytest.fixture
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """pdpyras's back-off sleeps, recorded instead of slept."""
+    """The client's back-off sleeps, recorded instead of slept."""
     recorded: list[float] = []
-    monkeypatch.setattr(pdpyras.time, "sleep", recorded.append)
+    monkeypatch.setattr(pagerduty.api_client.time, "sleep", recorded.append)
     return recorded
 
 
 @pytest.fixture
-def default_session(fake: FakePagerDuty, sleeps: list[float]) -> Iterator[pdpyras.EventsAPISession]:
-    """A session with pdpyras's default timers, whose sleeps land in ``sleeps``."""
-    session = make_session(fake)
-    yield session
-    session.close()
+def default_client(fake: FakePagerDuty, sleeps: list[float]) -> Iterator[EventsApiV2Client]:
+    """A client with the package's default timers, whose sleeps land in ``sleeps``."""
+    client = make_client(fake)
+    yield client
+    client.close()
 
 
 def enqueue(fake: FakePagerDuty, body: Any) -> requests.Response:
@@ -96,17 +103,17 @@ def statuses(fake: FakePagerDuty) -> list[int]:
     return [event.status for event in fake.events()]
 
 
-def page(session: pdpyras.EventsAPISession, dedup_key: str | None = "decision-42") -> str:
-    return session.trigger("Refund over limit", "refund-bot", dedup_key=dedup_key)
+def page(client: EventsApiV2Client, dedup_key: str | None = "decision-42") -> str:
+    return client.trigger("Refund over limit", "refund-bot", dedup_key=dedup_key)
 
 
-# The incident lifecycle through pdpyras.
+# The incident lifecycle through the client.
 
 
 def test_trigger_opens_an_incident_with_links_and_details(
-    fake: FakePagerDuty, session: pdpyras.EventsAPISession
+    fake: FakePagerDuty, client: EventsApiV2Client
 ) -> None:
-    key = session.trigger(
+    key = client.trigger(
         "Refund of 1250.50 EUR needs a human",
         "refund-bot",
         dedup_key="decision-42",
@@ -141,10 +148,10 @@ def test_trigger_opens_an_incident_with_links_and_details(
 
 
 def test_trigger_without_dedup_key_gets_a_generated_one(
-    fake: FakePagerDuty, session: pdpyras.EventsAPISession
+    fake: FakePagerDuty, client: EventsApiV2Client
 ) -> None:
-    first = page(session, dedup_key=None)
-    second = page(session, dedup_key=None)
+    first = page(client, dedup_key=None)
+    second = page(client, dedup_key=None)
 
     assert len(first) == 32
     int(first, 16)
@@ -153,12 +160,12 @@ def test_trigger_without_dedup_key_gets_a_generated_one(
     assert [e.dedup_key for e in fake.events(dedup_key=first)] == [first]
 
 
-def test_acknowledge_then_resolve(fake: FakePagerDuty, session: pdpyras.EventsAPISession) -> None:
-    key = page(session)
+def test_acknowledge_then_resolve(fake: FakePagerDuty, client: EventsApiV2Client) -> None:
+    key = page(client)
 
-    assert session.acknowledge(key) == key
+    assert client.acknowledge(key) == key
     assert fake.incident(key).state == "acknowledged"
-    assert session.resolve(key) == key
+    assert client.resolve(key) == key
 
     incident = fake.incident(key)
     assert incident.state == "resolved"
@@ -168,11 +175,11 @@ def test_acknowledge_then_resolve(fake: FakePagerDuty, session: pdpyras.EventsAP
 
 
 def test_trigger_after_resolve_opens_a_new_incident(
-    fake: FakePagerDuty, session: pdpyras.EventsAPISession
+    fake: FakePagerDuty, client: EventsApiV2Client
 ) -> None:
-    key = page(session)
-    session.resolve(key)
-    page(session)
+    key = page(client)
+    client.resolve(key)
+    page(client)
 
     first, second = fake.incidents(key)
     assert (first.number, first.state) == (1, "resolved")
@@ -181,10 +188,10 @@ def test_trigger_after_resolve_opens_a_new_incident(
 
 
 def test_duplicate_trigger_while_open_is_deduplicated(
-    fake: FakePagerDuty, session: pdpyras.EventsAPISession
+    fake: FakePagerDuty, client: EventsApiV2Client
 ) -> None:
-    key = page(session)
-    session.trigger("Refund over limit, again", "refund-bot", dedup_key=key, severity="info")
+    key = page(client)
+    client.trigger("Refund over limit, again", "refund-bot", dedup_key=key, severity="info")
 
     [incident] = fake.incidents()
     assert incident.triggers == 2
@@ -198,11 +205,11 @@ def test_duplicate_trigger_while_open_is_deduplicated(
 
 
 def test_trigger_on_an_acknowledged_incident_keeps_it_acknowledged(
-    fake: FakePagerDuty, session: pdpyras.EventsAPISession
+    fake: FakePagerDuty, client: EventsApiV2Client
 ) -> None:
-    key = page(session)
-    session.acknowledge(key)
-    page(session)
+    key = page(client)
+    client.acknowledge(key)
+    page(client)
 
     [incident] = fake.incidents()
     assert (incident.state, incident.triggers) == ("acknowledged", 2)
@@ -210,9 +217,9 @@ def test_trigger_on_an_acknowledged_incident_keeps_it_acknowledged(
 
 @pytest.mark.parametrize("action", ["acknowledge", "resolve"])
 def test_follow_up_on_an_unknown_key_is_accepted_and_changes_nothing(
-    fake: FakePagerDuty, session: pdpyras.EventsAPISession, action: str
+    fake: FakePagerDuty, client: EventsApiV2Client, action: str
 ) -> None:
-    assert session.send_event(action, dedup_key="never-triggered") == "never-triggered"
+    assert client.send_event(action, dedup_key="never-triggered") == "never-triggered"
 
     assert fake.incidents() == []
     assert statuses(fake) == [202]
@@ -220,12 +227,12 @@ def test_follow_up_on_an_unknown_key_is_accepted_and_changes_nothing(
 
 @pytest.mark.parametrize("action", ["acknowledge", "resolve"])
 def test_follow_up_on_a_resolved_incident_is_dropped(
-    fake: FakePagerDuty, session: pdpyras.EventsAPISession, action: str
+    fake: FakePagerDuty, client: EventsApiV2Client, action: str
 ) -> None:
-    key = page(session)
-    session.resolve(key)
+    key = page(client)
+    client.resolve(key)
 
-    session.send_event(action, dedup_key=key)
+    client.send_event(action, dedup_key=key)
 
     incident = fake.incident(key)
     assert incident.state == "resolved"
@@ -234,10 +241,10 @@ def test_follow_up_on_a_resolved_incident_is_dropped(
 
 
 def test_follow_up_through_another_routing_key_is_dropped(
-    fake: FakePagerDuty, session: pdpyras.EventsAPISession
+    fake: FakePagerDuty, client: EventsApiV2Client
 ) -> None:
-    key = page(session)
-    other = make_session(fake, OTHER_KEY)
+    key = page(client)
+    other = make_client(fake, OTHER_KEY)
 
     other.resolve(key)
 
@@ -447,132 +454,156 @@ def test_edge_cases_that_are_accepted(fake: FakePagerDuty, body: dict[str, Any])
     assert enqueue(fake, body).status_code == 202
 
 
-# Failure injection, and what pdpyras 5.4 does about it.
+# Failure injection, and what pagerduty 7.2 does about it.
 
 
-def test_pdpyras_retries_a_500_twice_within_one_call(
-    fake: FakePagerDuty, default_session: pdpyras.EventsAPISession, sleeps: list[float]
+def test_the_client_retries_a_500_twice_within_one_call(
+    fake: FakePagerDuty, default_client: EventsApiV2Client, sleeps: list[float]
 ) -> None:
     fake.fail_next(times=2, status=500)
 
-    key = page(default_session)
+    key = page(default_client)
 
     assert statuses(fake) == [500, 500, 202]
     assert [i.dedup_key for i in fake.incidents()] == [key]
     assert sleeps == [3.0, 6.0]
 
 
-def test_pdpyras_gives_up_after_the_third_500(
-    fake: FakePagerDuty, session: pdpyras.EventsAPISession
+def test_the_client_gives_up_after_the_third_500(
+    fake: FakePagerDuty, client: EventsApiV2Client
 ) -> None:
     fake.fail_next(times=3, status=500)
 
-    with pytest.raises(pdpyras.PDServerError) as raised:
-        page(session)
+    with pytest.raises(pagerduty.ServerHttpError) as raised:
+        page(client)
 
     assert raised.value.response.status_code == 500
-    assert isinstance(raised.value, pdpyras.PDHTTPError)
+    assert isinstance(raised.value, pagerduty.HttpError)
     assert statuses(fake) == [500, 500, 500]
     assert fake.incidents() == []
 
 
 @pytest.mark.parametrize(
-    ("status", "requests_made", "server_error"),
-    [
-        (500, 3, True),
-        (502, 5, False),
-        (503, 7, False),
-        (504, 7, False),
-        (501, 1, False),
-        (505, 1, False),
-    ],
+    ("status", "requests_made"),
+    [(500, 3), (502, 5), (503, 7), (504, 7), (501, 1), (505, 1)],
 )
-def test_pdpyras_request_budget_per_server_error(
-    fake: FakePagerDuty,
-    session: pdpyras.EventsAPISession,
-    status: int,
-    requests_made: int,
-    server_error: bool,
+def test_the_client_request_budget_per_server_error(
+    fake: FakePagerDuty, client: EventsApiV2Client, status: int, requests_made: int
 ) -> None:
-    """pdpyras tests ``status_code / 100 == 5``, true for 500 alone: other 5xx are plain."""
+    """Every 5xx ends in a ServerHttpError (``status_code // 100 == 5``; pdpyras 5.4 divided
+    with ``/`` and so singled out 500)."""
     fake.fail_next(times=20, status=status)
 
-    with pytest.raises(pdpyras.PDHTTPError) as raised:
-        page(session)
+    with pytest.raises(pagerduty.HttpError) as raised:
+        page(client)
 
-    assert isinstance(raised.value, pdpyras.PDServerError) is server_error
+    assert isinstance(raised.value, pagerduty.ServerHttpError)
     assert raised.value.response.status_code == status
     assert statuses(fake) == [status] * requests_made
 
 
-def test_pdpyras_retries_429_without_limit_and_ignores_retry_after(
-    fake: FakePagerDuty, default_session: pdpyras.EventsAPISession, sleeps: list[float]
+def test_the_client_retries_429_without_limit_and_ignores_retry_after(
+    fake: FakePagerDuty, default_client: EventsApiV2Client, sleeps: list[float]
 ) -> None:
     fake.fail_next(times=6, status=429, retry_after=30)
 
-    page(default_session)
+    page(default_client)
 
     assert statuses(fake) == [429] * 6 + [202]
     assert sleeps == [3.0, 6.0, 12.0, 24.0, 48.0, 96.0]
 
 
-def test_a_429_retry_budget_makes_pdpyras_raise_an_http_error(
-    fake: FakePagerDuty, session: pdpyras.EventsAPISession
+def test_a_429_retry_budget_makes_the_client_raise_an_http_error(
+    fake: FakePagerDuty, client: EventsApiV2Client
 ) -> None:
-    session.retry[429] = 2
+    client.retry[429] = 2
     fake.fail_next(times=20, status=429)
 
-    with pytest.raises(pdpyras.PDHTTPError) as raised:
-        page(session)
+    with pytest.raises(pagerduty.HttpError) as raised:
+        page(client)
 
-    assert not isinstance(raised.value, pdpyras.PDServerError)
+    assert not isinstance(raised.value, pagerduty.ServerHttpError)
     assert raised.value.response.status_code == 429
     assert statuses(fake) == [429, 429, 429]
 
 
-def test_pdpyras_does_not_retry_an_invalid_event(fake: FakePagerDuty) -> None:
-    session = make_session(fake, UNKNOWN_KEY)
+def test_the_client_does_not_retry_an_invalid_event(fake: FakePagerDuty) -> None:
+    client = make_client(fake, UNKNOWN_KEY)
 
-    with pytest.raises(pdpyras.PDHTTPError) as raised:
-        page(session)
+    with pytest.raises(pagerduty.HttpError) as raised:
+        page(client)
 
-    assert not isinstance(raised.value, pdpyras.PDServerError)
+    assert not isinstance(raised.value, pagerduty.ServerHttpError)
     assert raised.value.response.status_code == 400
     assert raised.value.response.json()["errors"] == ["Invalid routing key"]
     assert statuses(fake) == [400]
 
 
-def test_down_makes_pdpyras_raise_an_http_error_after_seven_requests(
-    fake: FakePagerDuty, default_session: pdpyras.EventsAPISession, sleeps: list[float]
+def test_down_makes_the_client_raise_a_server_error_after_seven_requests(
+    fake: FakePagerDuty, default_client: EventsApiV2Client, sleeps: list[float]
 ) -> None:
     fake.set_down(True)
 
-    with pytest.raises(pdpyras.PDHTTPError) as raised:
-        page(default_session)
+    with pytest.raises(pagerduty.HttpError) as raised:
+        page(default_client)
 
-    assert not isinstance(raised.value, pdpyras.PDServerError)
+    assert isinstance(raised.value, pagerduty.ServerHttpError)
     assert raised.value.response.status_code == 503
     assert statuses(fake) == [503] * 7
     assert sleeps == [3.0, 6.0, 12.0, 24.0, 48.0, 96.0]
     assert fake.incidents() == []
 
     fake.set_down(False)
-    page(default_session)
+    page(default_client)
     assert fake.incident("decision-42").state == "triggered"
 
 
-def test_an_unreachable_api_makes_pdpyras_raise_a_client_error(
-    fake: FakePagerDuty, default_session: pdpyras.EventsAPISession, sleeps: list[float]
+def test_an_unreachable_api_makes_the_client_raise_a_plain_error(
+    fake: FakePagerDuty, default_client: EventsApiV2Client, sleeps: list[float]
 ) -> None:
     fake.stop()
 
-    with pytest.raises(pdpyras.PDClientError) as raised:
-        page(default_session)
+    with pytest.raises(pagerduty.Error) as raised:
+        page(default_client)
 
-    assert not isinstance(raised.value, pdpyras.PDHTTPError)
+    assert not isinstance(raised.value, pagerduty.HttpError)
     assert raised.value.response is None
-    assert isinstance(raised.value.__cause__, requests.ConnectionError)
+    assert isinstance(raised.value.__cause__, httpx2.ConnectError)
     assert sleeps == [3.0, 6.0, 12.0]
+
+
+# HTTPS only, with the test CA.
+
+
+def test_the_client_refuses_a_plain_http_base_url(fake: FakePagerDuty) -> None:
+    with pytest.raises(pagerduty.UrlError):
+        EventsApiV2Client(ROUTING_KEY, base_url=fake.url.replace("https://", "http://"))
+
+
+def test_plain_http_gets_no_answer(fake: FakePagerDuty) -> None:
+    with pytest.raises(requests.ConnectionError):
+        requests.post(
+            f"{fake.url.replace('https://', 'http://')}/v2/enqueue", json=trigger_body(), timeout=5
+        )
+
+    assert enqueue(fake, trigger_body()).status_code == 202  # the server is still fine
+    assert statuses(fake) == [202]
+
+
+def test_a_client_that_does_not_trust_the_test_ca_is_refused(
+    fake: FakePagerDuty, monkeypatch: pytest.MonkeyPatch, sleeps: list[float]
+) -> None:
+    system = requests.certs.where()
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.post(f"{fake.url}/v2/enqueue", json=trigger_body(), timeout=5, verify=system)
+    monkeypatch.setenv("SSL_CERT_FILE", system)
+
+    with make_client(fake) as client, pytest.raises(pagerduty.Error) as raised:
+        page(client)
+
+    assert raised.value.response is None
+    assert "CERTIFICATE_VERIFY_FAILED" in str(raised.value.__cause__)
+    assert fake.events() == []
 
 
 def test_an_injected_failure_answers_with_retry_after_and_changes_nothing(
@@ -630,14 +661,17 @@ def test_other_paths_and_methods(fake: FakePagerDuty) -> None:
     assert fake.events() == []
 
 
-def test_url_start_stop_and_restart_on_the_same_port() -> None:
+def test_url_start_stop_and_restart_on_the_same_port(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     server = FakePagerDuty()
+    trust(monkeypatch, server, tmp_path)
     with pytest.raises(RuntimeError):
         _ = server.url
 
     with server:
         url = server.url
-        assert url == f"http://127.0.0.1:{server.port}"
+        assert url == f"https://127.0.0.1:{server.port}"
         assert not url.endswith("/")
         assert enqueue(server, trigger_body()).status_code == 202
         with pytest.raises(RuntimeError):
@@ -656,15 +690,15 @@ def test_url_start_stop_and_restart_on_the_same_port() -> None:
         server.stop()
 
 
-def test_clear_forgets_everything(fake: FakePagerDuty, session: pdpyras.EventsAPISession) -> None:
-    page(session)
+def test_clear_forgets_everything(fake: FakePagerDuty, client: EventsApiV2Client) -> None:
+    page(client)
     fake.fail_next(times=3)
     fake.set_down(True)
 
     fake.clear()
 
     assert (fake.events(), fake.incidents(), fake.is_down) == ([], [], False)
-    page(session)
+    page(client)
     assert [i.number for i in fake.incidents()] == [1]
 
 
@@ -674,9 +708,9 @@ def later(delay: float, action: Callable[[], object]) -> threading.Timer:
     return timer
 
 
-def test_wait_for_an_action(fake: FakePagerDuty, session: pdpyras.EventsAPISession) -> None:
+def test_wait_for_an_action(fake: FakePagerDuty, client: EventsApiV2Client) -> None:
     fake.fail_next()
-    timer = later(0.05, lambda: page(session))
+    timer = later(0.05, lambda: page(client))
 
     [event] = fake.wait_for("trigger", timeout=5)
 
@@ -685,8 +719,8 @@ def test_wait_for_an_action(fake: FakePagerDuty, session: pdpyras.EventsAPISessi
     assert statuses(fake) == [500, 202]
 
 
-def test_wait_for_a_predicate(fake: FakePagerDuty, session: pdpyras.EventsAPISession) -> None:
-    timer = later(0.05, lambda: page(session))
+def test_wait_for_a_predicate(fake: FakePagerDuty, client: EventsApiV2Client) -> None:
+    timer = later(0.05, lambda: page(client))
 
     events = fake.wait_for(lambda events: any(e.status == 202 for e in events))
 

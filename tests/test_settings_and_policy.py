@@ -30,6 +30,9 @@ def test_defaults_match_the_contract(monkeypatch: pytest.MonkeyPatch) -> None:
         ("REDIS_URL", "http://x", "REDIS_URL: must start with redis://"),
         ("DATABASE_URL", "mysql://x/y", "DATABASE_URL: must be a sqlite:// or postgresql://"),
         ("SLACK_API_URL", "not a url", "SLACK_API_URL:"),
+        ("PAGERDUTY_EVENTS_URL", "http://events.pagerduty.com", "PAGERDUTY_EVENTS_URL: must be"),
+        ("SSL_CERT_FILE", "/nowhere/ca.pem", "SSL_CERT_FILE: cannot read /nowhere/ca.pem"),
+        ("REQUESTS_CA_BUNDLE", "/dev/null", "REQUESTS_CA_BUNDLE: /dev/null holds no PEM"),
     ],
 )
 def test_a_malformed_setting_is_named_in_one_line(

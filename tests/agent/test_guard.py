@@ -26,7 +26,7 @@ Guards = Callable[..., TaskGuard]
 
 
 def test_the_sdk_loads_with_only_redis_and_pydantic() -> None:
-    heavy = ("sqlalchemy", "slack_sdk", "slack_bolt", "apscheduler", "pdpyras", "alembic")
+    heavy = ("sqlalchemy", "slack_sdk", "slack_bolt", "apscheduler", "pagerduty", "alembic")
     code = (
         "import bot.agent, sys; "
         f"loaded = sorted(m for m in sys.modules if m.startswith({heavy!r})); "

@@ -1,4 +1,5 @@
-"""Tiers on a schedule and PagerDuty, end to end: `escbot serve` with 1-second tiers."""
+"""Tiers on a schedule and PagerDuty, end to end: `escbot serve` with 1-second tiers, paging
+the fake PagerDuty over HTTPS."""
 
 from __future__ import annotations
 
@@ -55,12 +56,13 @@ def pagerduty() -> Iterator[FakePagerDuty]:
         yield fake
 
 
-def paging_env(pagerduty: FakePagerDuty) -> dict[str, str]:
+def paging_env(pagerduty: FakePagerDuty, directory: Path) -> dict[str, str]:
+    """Paging settings for `escbot serve`, trusting the fake's test CA the standard way."""
     return {
         "PAGERDUTY_ROUTING_KEY": ROUTING_KEY,
         "PAGERDUTY_EVENTS_URL": pagerduty.url,
         "ESCBOT_SWEEP_INTERVAL": "0.2",
-    }
+    } | pagerduty.trust_env(directory)
 
 
 def bot_with_tiers(
@@ -74,7 +76,7 @@ def bot_with_tiers(
         tmp_path,
         databases.fresh(),
         redis_url,
-        extra_env=paging_env(pagerduty),
+        extra_env=paging_env(pagerduty, tmp_path),
         policy=FAST_POLICY.format(t=seconds),
     )
 
@@ -190,7 +192,7 @@ def test_flushall_and_the_kills_are_back(
     pagerduty: FakePagerDuty,
 ) -> None:
     with running_bot(
-        tmp_path, sqlite_databases.fresh(), own_redis.url, extra_env=paging_env(pagerduty)
+        tmp_path, sqlite_databases.fresh(), own_redis.url, extra_env=paging_env(pagerduty, tmp_path)
     ) as bot:
         tid = f"refund-{uuid.uuid4().hex[:6]}"
         bot.reply_to(bot.command(f"kill {tid} runaway", OPERATOR))
@@ -214,7 +216,7 @@ def test_killed_mid_climb_and_restarted_loses_no_step_and_doubles_none(
         tmp_path,
         sqlite_databases.fresh(),
         redis_url,
-        extra_env=paging_env(pagerduty),
+        extra_env=paging_env(pagerduty, tmp_path),
         policy=FAST_POLICY.format(t=1),
     ) as bot:
         ids = []
@@ -251,7 +253,7 @@ def test_two_serve_processes_on_one_postgresql_database_page_once_each(
         env = (
             bot_env(fake.api_url, redis_url, prefix, database_url, tmp_path / "policy.yaml")
             | {"SLACK_SIGNING_SECRET": SIGNING_SECRET}
-            | paging_env(pagerduty)
+            | paging_env(pagerduty, tmp_path)
         )
         replicas = [BotProcess(env, tmp_path) for _ in range(2)]
         try:

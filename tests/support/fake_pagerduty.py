@@ -4,12 +4,19 @@ It answers ``POST /v2/enqueue`` the way https://events.pagerduty.com does: event
 against the documented rules ("Send an Alert Event", "Events API v2 Overview"), accepted ones
 get ``202`` and move the alert with their ``dedup_key`` through triggered, acknowledged and
 resolved, refused ones get ``400`` with PagerDuty's error body.
+
+It speaks HTTPS only, as PagerDuty does (and as the ``pagerduty`` client insists on), with a
+certificate for ``127.0.0.1`` from a test CA made by ``trustme``. ``trust_env()`` writes that
+CA to a file and gives the environment that makes HTTPS clients trust it the standard way:
+``SSL_CERT_FILE`` and ``REQUESTS_CA_BUNDLE``.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import ssl
+import sys
 import threading
 import time
 import uuid
@@ -19,7 +26,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Literal
+
+import trustme
 
 ENQUEUE_PATH = "/v2/enqueue"
 ACTIONS = ("trigger", "acknowledge", "resolve")
@@ -29,6 +39,8 @@ MAX_DEDUP_KEY = 255
 MAX_SUMMARY = 1024
 MAX_BODY_BYTES = 512 * 1024
 OPTIONAL_PAYLOAD_STRINGS = ("component", "group", "class")
+CA_VARIABLES = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
+HANDSHAKE_TIMEOUT = 5.0
 
 IncidentState = Literal["triggered", "acknowledged", "resolved"]
 JsonObject = dict[str, Any]
@@ -278,9 +290,26 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, port: int, fake: FakePagerDuty) -> None:
+    def __init__(self, port: int, fake: FakePagerDuty, tls: ssl.SSLContext) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
+        # The handshake happens in the request's own thread, so a client that never
+        # finishes it (or speaks plain HTTP) holds up no one else.
+        self.socket = tls.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
         self.fake = fake
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        try:
+            request.settimeout(HANDSHAKE_TIMEOUT)
+            request.do_handshake()
+            request.settimeout(None)
+        except (ssl.SSLError, OSError):
+            return  # plain HTTP, an untrusted certificate, a client gone: nothing was asked
+        super().finish_request(request, client_address)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ssl.SSLError | ConnectionError):
+            return  # a client that went away mid-request
+        super().handle_error(request, client_address)
 
 
 def _phrase(status: int) -> str:
@@ -309,10 +338,19 @@ def _failure_headers(failure: Failure) -> dict[str, str]:
 
 
 class FakePagerDuty:
-    """PagerDuty's Events API v2 on ``127.0.0.1``, for ``pdpyras.EventsAPISession.url``."""
+    """PagerDuty's Events API v2 over HTTPS on ``127.0.0.1``, for the ``pagerduty`` client's
+    ``base_url``."""
 
-    def __init__(self, routing_keys: Collection[str] | None = None, port: int = 0) -> None:
+    def __init__(
+        self,
+        routing_keys: Collection[str] | None = None,
+        port: int = 0,
+        ca: trustme.CA | None = None,
+    ) -> None:
         self.routing_keys = frozenset(routing_keys) if routing_keys is not None else None
+        self.ca = ca or trustme.CA()
+        self._tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.ca.issue_cert("127.0.0.1", "localhost").configure_cert(self._tls)
         self._port = port
         self._lock = threading.Lock()
         self._server: _Server | None = None
@@ -334,11 +372,17 @@ class FakePagerDuty:
     def url(self) -> str:
         if self._server is None:
             raise RuntimeError("the fake PagerDuty is not running")
-        return f"http://127.0.0.1:{self._port}"
+        return f"https://127.0.0.1:{self._port}"
 
     @property
     def port(self) -> int:
         return self._port
+
+    def trust_env(self, directory: Path) -> dict[str, str]:
+        """Write the CA's certificate into ``directory``; the environment that trusts it."""
+        path = directory / "fake-pagerduty-ca.pem"
+        self.ca.cert_pem.write_to_path(path)
+        return dict.fromkeys(CA_VARIABLES, str(path))
 
     @property
     def running(self) -> bool:
@@ -348,7 +392,7 @@ class FakePagerDuty:
         """Listen (on the same port again after a ``stop()``) and serve in a daemon thread."""
         if self._server is not None:
             raise RuntimeError("the fake PagerDuty is already running")
-        self._server = _Server(self._port, self)
+        self._server = _Server(self._port, self, self._tls)
         self._port = self._server.server_address[1]
         self._thread = threading.Thread(
             target=self._server.serve_forever,
