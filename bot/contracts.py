@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 from bot.ids import ID_PATTERN, check_escalation_id, check_task_id
 
@@ -162,6 +169,29 @@ class OutcomeEntry(BaseModel):
     task_type: str = ""
 
 
+SignalName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")]
+SIGNAL_DETAIL_LIMIT = 2000
+
+
+class SignalEntry(BaseModel):
+    """The fields of an entry of the `agent-signals` stream (all strings on the wire):
+    what an agent observed, for the bot's automated triggers (CONTRACTS §9)."""
+
+    model_config = ConfigDict(title="SignalEntry", extra="ignore")
+
+    task_id: TaskId
+    agent: Name
+    signal: SignalName = Field(description="cost, failure, toxicity, out_of_scope, confidence…")
+    value: float = Field(default=1.0, allow_inf_nan=False, description="a number; 1 when absent")
+    detail: str = Field(default="", max_length=SIGNAL_DETAIL_LIMIT)
+    at: str = Field(default="", description="ISO 8601 UTC, as the agent saw it")
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _absent_is_one(cls, value: object) -> object:
+        return 1.0 if value in (None, "") else value
+
+
 CONTRACT_MODELS: dict[str, type[BaseModel]] = {
     "escalation": Escalation,
     "control-value": ControlValue,
@@ -169,6 +199,7 @@ CONTRACT_MODELS: dict[str, type[BaseModel]] = {
     "inbox-entry": InboxEntry,
     "agent-event": AgentEvent,
     "outcome": OutcomeEntry,
+    "signal": SignalEntry,
 }
 
 

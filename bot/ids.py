@@ -32,11 +32,40 @@ def check_id(value: object, what: str = "task id") -> str:
     return value
 
 
+AGENT_PREFIX = "agent:"
+
+
 def check_task_id(value: object) -> str:
     task_id = check_id(value, "task id")
     if task_id.lower() in RESERVED_TASK_IDS:
         raise InvalidId(f"invalid task id {task_id!r}: 'all' is reserved (use `kill all`)")
+    if task_id.lower().startswith(AGENT_PREFIX):
+        raise InvalidId(
+            f"invalid task id {_describe(task_id)}: ids beginning with 'agent:' are reserved "
+            "for agent-wide stops"
+        )
     return task_id
+
+
+def check_agent_name(value: object) -> str:
+    """An agent's name as agent-wide keys use it (`kill:agent:{agent}`)."""
+    return check_id(value, "agent name")
+
+
+def agent_target(agent: str) -> str:
+    """The control target of an agent-wide stop: `agent:{agent}`."""
+    return AGENT_PREFIX + check_agent_name(agent)
+
+
+def check_target(value: object) -> str:
+    """A task id, or `agent:<name>` for every task of that agent."""
+    if isinstance(value, str) and value.lower().startswith(AGENT_PREFIX):
+        return agent_target(value[len(AGENT_PREFIX) :])
+    return check_task_id(value)
+
+
+def is_agent_target(target: str) -> bool:
+    return target.startswith(AGENT_PREFIX)
 
 
 def check_escalation_id(value: object) -> str:

@@ -35,6 +35,30 @@ class KeyNames:
     def agent_events(self) -> str:
         return f"{self.prefix}agent-events"
 
+    def kill_agent(self, agent: str) -> str:
+        return f"{self.prefix}kill:agent:{agent}"
+
+    def pause_agent(self, agent: str) -> str:
+        return f"{self.prefix}pause:agent:{agent}"
+
+    def task(self, task_id: str) -> str:
+        """The hash a running task's guard keeps fresh (CONTRACTS §10)."""
+        return f"{self.prefix}task:{task_id}"
+
+    @property
+    def tasks(self) -> str:
+        """Sorted set: task id → when its guard was last seen (epoch seconds)."""
+        return f"{self.prefix}tasks"
+
+    @property
+    def tasks_ended(self) -> str:
+        """Sorted set: task id → when its guard closed (a task that ended is not lost)."""
+        return f"{self.prefix}tasks:ended"
+
+    @property
+    def signals(self) -> str:
+        return f"{self.prefix}agent-signals"
+
     @property
     def outcomes(self) -> str:
         return f"{self.prefix}outcomes"

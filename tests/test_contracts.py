@@ -60,6 +60,7 @@ def test_json_schemas_cover_every_contract_and_validate_examples() -> None:
         "inbox-entry",
         "agent-event",
         "outcome",
+        "signal",
     }
     jsonschema.validate(escalation_data(), schemas["escalation"])
     outcome = {"task_id": "t-1", "status": "completed", "at": "2026-12-01T00:00:00Z"}
