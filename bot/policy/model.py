@@ -33,6 +33,7 @@ from bot.policy.fields import (
     check_rate,
 )
 from bot.policy.router import MATCH_KEYS, CompiledRoute, Router, Test, compile_test
+from bot.policy.triggers import Trigger
 
 DEFAULT_LADDER = "tiers"
 ANY_ACTION = "*"
@@ -172,9 +173,11 @@ class Policy(BaseModel):
     actions: dict[str, ActionRule] = Field(default_factory=dict)
     stages: dict[str, Stage] = Field(default_factory=dict)
     reviews: dict[str, Annotated[float, AfterValidator(check_rate)]] = Field(default_factory=dict)
+    triggers: list[Trigger] = Field(default_factory=list)
     on_final_timeout: Literal["reject", "terminate", "none"] = "reject"
     version: str = Field(default="", exclude=True)
     _router: Router = PrivateAttr(default_factory=lambda: Router(()))
+    _triggers_of: dict[str, tuple[Trigger, ...]] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> Policy:
@@ -199,6 +202,10 @@ class Policy(BaseModel):
                 if route.name in seen:
                     raise ValueError(f"routes[{index}].name: {route.name!r} is used twice")
                 seen.add(route.name)
+        trigger_names = [trigger.name for trigger in self.triggers]
+        for index, trigger in enumerate(self.triggers):
+            if trigger_names.count(trigger.name) > 1:
+                raise ValueError(f"triggers[{index}].name: {trigger.name!r} is used twice")
         for severity, rule in self.severities.items():
             if rule.start not in (None, "first", "last") and rule.start not in names:
                 raise ValueError(
@@ -217,6 +224,18 @@ class Policy(BaseModel):
     @property
     def router(self) -> Router:
         return self._router
+
+    def triggers_of(self, signal: str) -> tuple[Trigger, ...]:
+        """The triggers that watch this signal, in the file's order."""
+        if not self._triggers_of and self.triggers:
+            found: dict[str, list[Trigger]] = {}
+            for trigger in self.triggers:
+                found.setdefault(trigger.signal, []).append(trigger)
+            self._triggers_of = {name: tuple(items) for name, items in found.items()}
+        return self._triggers_of.get(signal, ())
+
+    def trigger(self, name: str) -> Trigger | None:
+        return next((t for t in self.triggers if t.name == name), None)
 
     # ------------------------------------------------------------------ ladders and tiers
 
