@@ -12,7 +12,7 @@ import faulthandler
 import logging
 import signal
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -24,9 +24,9 @@ from bot.db.engine import make_engine
 from bot.errors import ConfigError
 from bot.intake import Intake
 from bot.pager import Pager
-from bot.policy import load_policy
+from bot.policy import Policy, load_policy
 from bot.runtime import Runtime, build_runtime
-from bot.settings import Settings
+from bot.settings import Settings, read_settings
 from bot.streams import default_consumer
 
 if TYPE_CHECKING:
@@ -36,17 +36,54 @@ if TYPE_CHECKING:
 log = logging.getLogger("escbot")
 
 
-def check_slack_settings(settings: Settings, *, http: bool) -> None:
-    settings.require("slack_bot_token")
+def startup_problems(settings: Settings, *, http: bool) -> dict[str, str]:
+    """What the chosen mode needs and does not have (environment name -> the problem)."""
+    problems = {
+        name: f"{name} is required but not set" for name in settings.missing("slack_bot_token")
+    }
     if http:
-        settings.require("slack_signing_secret")
+        for name in settings.missing("slack_signing_secret"):
+            problems[name] = f"{name} is required with --http but not set"
     elif settings.slack_app_token is None:
-        raise ConfigError(
+        problems["SLACK_APP_TOKEN"] = (
             "SLACK_APP_TOKEN is required for Socket Mode (or run `escbot serve --http`)"
         )
+    return problems
 
 
-def serve(settings: Settings, *, http: bool, host: str, port: int, migrate: bool) -> int:
+def check_start_up(
+    settings: Settings, *, http: bool, malformed: Mapping[str, str] | None = None
+) -> Policy:
+    """The policy `serve` runs with, or one ConfigError naming every setting that is
+    missing or malformed (`malformed`: from `read_settings`), not one per attempt."""
+    problems = dict(malformed or {})
+    for name, problem in startup_problems(settings, http=http).items():
+        problems.setdefault(name, problem)  # a malformed setting is named once, as malformed
+    policy: Policy | None = None
+    try:
+        policy = load_policy(settings.policy_path)
+    except ConfigError as exc:
+        problems["ESCBOT_POLICY"] = exc.message
+    if problems or policy is None:
+        raise ConfigError("; ".join(problems.values()))
+    return policy
+
+
+def serve_from_environment(*, http: bool, host: str, port: int, migrate: bool) -> int:
+    settings, malformed = read_settings()
+    policy = check_start_up(settings, http=http, malformed=malformed)
+    return serve(settings, http=http, host=host, port=port, migrate=migrate, policy=policy)
+
+
+def serve(
+    settings: Settings,
+    *,
+    http: bool,
+    host: str,
+    port: int,
+    migrate: bool,
+    policy: Policy | None = None,
+) -> int:
     from bot.slack.agent_events import AgentEventsRelay
     from bot.slack.app import create_app
     from bot.slack.client import check_token, make_web_client
@@ -54,8 +91,8 @@ def serve(settings: Settings, *, http: bool, host: str, port: int, migrate: bool
     from bot.slack.worker import SlackWorker
     from handlers.deps import Deps
 
-    check_slack_settings(settings, http=http)
-    policy = load_policy(settings.policy_path)
+    if policy is None:
+        policy = check_start_up(settings, http=http)
     if migrate:
         engine = make_engine(settings.database_url)
         migrations.upgrade(engine)
