@@ -33,6 +33,9 @@ if TYPE_CHECKING:
     from slack_bolt import App
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
+    from bot.slack.outage import Outage
+
+
 log = logging.getLogger("escbot")
 
 
@@ -88,6 +91,7 @@ def serve(
     from bot.slack.app import create_app
     from bot.slack.client import check_token, make_web_client
     from bot.slack.directory import SlackGroupDirectory
+    from bot.slack.outage import Outage
     from bot.slack.worker import SlackWorker
     from handlers.deps import Deps
 
@@ -99,7 +103,8 @@ def serve(
         engine.dispose()
     assert settings.slack_bot_token is not None
     token = settings.slack_bot_token.get_secret_value()
-    client = make_web_client(token, settings.slack_api_base)
+    outage = Outage()  # one report of a Slack outage, whichever part of the bot meets it
+    client = make_web_client(token, settings.slack_api_base, outage=outage)
     identity = check_token(client)
     runtime = build_runtime(settings, policy=policy, directory=SlackGroupDirectory(client))
     owner = default_consumer()
@@ -115,6 +120,7 @@ def serve(
         signing_secret=secret,
         deps=deps,
         identity=identity,
+        outage=outage,
     )
 
     stop_front = _start_front(app, settings, http=http, host=host, port=port, runtime=runtime)
@@ -191,12 +197,18 @@ def _start_front(
         return server.stop
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
+    from bot.slack.outage import Outage
+
     assert settings.slack_app_token is not None
     handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
     connected = threading.Event()
-    if not _connect_socket(handler):  # Slack unreachable: keep trying, the rest runs on
+    socket = Outage("Slack (Socket Mode)")  # one line when it fails, one when it connects
+    if not _connect_socket(handler, socket):  # Slack unreachable: keep trying, the rest runs on
         threading.Thread(
-            target=_keep_connecting, args=(handler, connected), name="socket-mode", daemon=True
+            target=_keep_connecting,
+            args=(handler, connected, socket),
+            name="socket-mode",
+            daemon=True,
         ).start()
 
     def close() -> None:
@@ -206,32 +218,36 @@ def _start_front(
     return close
 
 
-def _connect_socket(handler: SocketModeHandler) -> bool:
+def _connect_socket(handler: SocketModeHandler, socket: Outage) -> bool:
     """True once connected; False while Slack cannot be reached; a refused app-level
     token stops start-up with one line, like a refused bot token."""
     from slack_sdk.errors import SlackApiError
 
     from bot.slack.client import refused
+    from bot.slack.outage import describe
 
     try:
         handler.connect()  # type: ignore[no-untyped-call]  # slack_bolt leaves it unannotated
     except SlackApiError as exc:
         # access_denied: Socket Mode is off for the app, or the token lacks connections:write.
         error = refused(exc, "SLACK_APP_TOKEN", also=frozenset({"access_denied"}))
-        log.warning("Socket Mode: Slack answered %s; retrying", error)
+        socket.failed(f"Slack answered {error}")
         return False
     except Exception as exc:
-        log.warning("Socket Mode: Slack is unreachable (%s); retrying", exc)
+        socket.failed(describe(exc))
         return False
-    log.info("connected to Slack in Socket Mode")
+    if socket.down:
+        socket.reachable()
+    else:
+        log.info("connected to Slack in Socket Mode")
     return True
 
 
-def _keep_connecting(handler: SocketModeHandler, stop: threading.Event) -> None:
+def _keep_connecting(handler: SocketModeHandler, stop: threading.Event, socket: Outage) -> None:
     delay = 1.0
     while not stop.wait(delay):
         try:
-            if _connect_socket(handler):
+            if _connect_socket(handler, socket):
                 return
         except ConfigError as exc:
             log.error("%s", exc.message)

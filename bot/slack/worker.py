@@ -20,6 +20,7 @@ from bot.core.delivery import ChatDelivery
 from bot.policy import Policy
 from bot.records import CARD_CHANGING_ACTIONS, AuditRecord
 from bot.slack.client import is_permanent, slack_error
+from bot.slack.outage import reported
 from bot.slack.render import render_card
 
 log = logging.getLogger(__name__)
@@ -89,12 +90,13 @@ class SlackWorker:
                 )
             except Exception as exc:
                 delay = self.delivery.card_failed(pending, slack_error(exc))
-                log.warning(
-                    "card for %s not posted (%s); retrying in %ss",
-                    pending.escalation.id,
-                    slack_error(exc),
-                    int(delay.total_seconds()),
-                )
+                if not reported(self.client, exc):
+                    log.warning(
+                        "card for %s not posted (%s); retrying in %ss",
+                        pending.escalation.id,
+                        slack_error(exc),
+                        int(delay.total_seconds()),
+                    )
                 continue
             ts = response["ts"]
             self.delivery.card_posted(pending, ts)
@@ -108,7 +110,8 @@ class SlackWorker:
         try:
             return self.client.chat_getPermalink(channel=channel, message_ts=ts).get("permalink")
         except Exception as exc:
-            log.warning("no permalink for %s/%s (%s)", channel, ts, slack_error(exc))
+            if not reported(self.client, exc):
+                log.warning("no permalink for %s/%s (%s)", channel, ts, slack_error(exc))
             return None
 
     def refresh_cards(self, escalation_id: str) -> None:
@@ -155,12 +158,13 @@ class SlackWorker:
             failures = self.delivery.cursor_failed(slack_error(exc))
             first, last = records[0].seq, records[-1].seq
             if not is_permanent(exc) or failures < MAX_PERMANENT_FAILURES:
-                log.warning(
-                    "audit rows %d-%d not delivered to Slack (%s); retrying",
-                    first,
-                    last,
-                    slack_error(exc),
-                )
+                if not reported(self.client, exc):
+                    log.warning(
+                        "audit rows %d-%d not delivered to Slack (%s); retrying",
+                        first,
+                        last,
+                        slack_error(exc),
+                    )
                 raise _Retry from exc
             log.error(
                 "audit rows %d-%d skipped after %d failures (%s)",
