@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from bot.authz import Authorizer, GroupDirectory
 from bot.clock import Clock, iso, utcnow
 from bot.contracts import ControlValue, DecisionValue, InboxEntry
-from bot.control import ControlPlane, ControlPlaneError, Effect
+from bot.control import DECISION_TTL_SECONDS, ControlPlane, ControlPlaneError, Effect
 from bot.core.events import Listener, ServiceEvent
 from bot.db import audit, escalations, upkeep
 from bot.db.store import Store
@@ -89,6 +89,16 @@ def decision_value(escalation: EscalationRecord) -> dict[str, Any]:
         comment=escalation.comment,
         instruction=escalation.instruction,
     ).model_dump()
+
+
+def decision_rewrite(escalation: EscalationRecord, now: datetime) -> Effect | None:
+    """`decision:{id}` written again (after Redis lost it) for what is left of its life,
+    which runs from the decision; None once that life is over."""
+    decided = escalation.decided_at or escalation.created_at
+    left = int(DECISION_TTL_SECONDS - (now - decided).total_seconds())
+    if left <= 0:
+        return None
+    return Effect("decision", escalation.id, "set", decision_value(escalation), ttl=left)
 
 
 def inbox_effect(
