@@ -147,6 +147,22 @@ class ServiceBase:
         self.clock = clock
         self.listeners: list[Listener] = list(listeners)
 
+    def check_may(
+        self,
+        actor: str,
+        role: Role,
+        attempted: str,
+        *,
+        task_id: str | None = None,
+        escalation_id: str | None = None,
+    ) -> None:
+        """Refuse now, before a person starts on something only `role` may finish (a form
+        that leads to a decision): the same check and `denied` row as the action's own,
+        raised as NotAllowed. Changes nothing when allowed; the action checks again."""
+        verdict = self.authz.check(actor, role)
+        if not verdict.allowed:
+            self._deny(actor, attempted, verdict.why, task_id, escalation_id)
+
     def _perform(
         self,
         actor: str,

@@ -129,6 +129,7 @@ def test_slack_down_is_one_warning_for_the_worker_the_relay_and_the_listeners(
             client,
             respond,
             deps=Deps(service, delivery, policy),
+            verdict="reject",
             build=reject_modal,
         )
     assert outage.failures >= 2 * (len(waiting) + 3)  # cards, the announcement, relay, modal
