@@ -69,15 +69,18 @@ class ChatDelivery:
         return claimed
 
     def current(self, pending: PendingCard) -> PendingCard | None:
-        """`pending` as things stand now, just before it is posted: drawn from the
-        escalation's current state, which may have ended meanwhile (its card then says
-        how). None, and owed no more, once it is not worth posting (see `_pending`)."""
+        """`pending` as things stand now, just before it is posted, or None if there is
+        nothing to post any more. A card is always drawn from this, never from the state
+        at its claim: the escalation may have climbed on or ended meanwhile (a batch can
+        take a while to post), and the card then says so, without buttons once it ended.
+        Every tier's channel gets its card, late if Slack was down, as it would have had
+        Slack never been: one that climbed on says where to, one that ended says how."""
         with self.store.reading() as session:
             found = escalations.find(session, pending.escalation.id)
             card = _card(found, pending.card_id)
         if found is not None and card is not None and card.ts is not None:
             return None  # posted meanwhile (by a worker that took over a lapsed lease)
-        if found is None or card is None or _left_behind(found, card):
+        if found is None or card is None:
             with self.store.transaction() as session:
                 outbox.settle(session, Topic.CARD, str(pending.card_id))
             return None
@@ -89,13 +92,11 @@ class ChatDelivery:
     def _pending(
         session: Session, escalation_id: str, card_id: int, item: OutboxItem
     ) -> PendingCard | None:
-        """The card to post, or None (and the row settled) when there is none to post: the
-        escalation or card is gone, or the escalation left the card's tier before it was
-        ever posted. That channel never saw it, and the tier it moved to has its own card,
-        which is posted, open or, if it ended since, saying how it ended."""
+        """The card to post, or None (and the row settled) when there is none: the
+        escalation or card is gone, or the card is posted already."""
         found = escalations.find(session, escalation_id)
         card = _card(found, card_id)
-        if found is None or card is None or _left_behind(found, card) or card.ts is not None:
+        if found is None or card is None or card.ts is not None:
             outbox.settle(session, Topic.CARD, item.key)
             return None
         return PendingCard(card_id, card.channel, card.tier, item.attempts, found, item.id)
@@ -212,8 +213,3 @@ class ChatDelivery:
 
 def _card(found: EscalationRecord | None, card_id: int) -> CardRecord | None:
     return next((c for c in found.cards if c.id == card_id), None) if found else None
-
-
-def _left_behind(escalation: EscalationRecord, card: CardRecord) -> bool:
-    """The escalation moved on to another tier (and card) before this one was posted."""
-    return card.superseded or card.tier != escalation.tier

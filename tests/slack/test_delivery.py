@@ -1,6 +1,6 @@
 """Cards owed to Slack: a dead worker's cards go to another within seconds (a short
-lease, renewed while posting), and a card is never posted as open for an escalation that
-moved on or ended before it was posted."""
+lease, renewed while posting), and a card is drawn from its escalation's state when it is
+posted, never as open for one that ended before."""
 
 from __future__ import annotations
 
@@ -151,7 +151,7 @@ def test_a_card_for_an_escalation_decided_before_it_was_posted_says_so(
     assert timed.thread_for(record.task_id, record.id)[1] is not None  # type: ignore[index]
 
 
-def test_a_card_for_a_tier_left_before_it_was_posted_is_not_posted(
+def test_cards_of_an_escalation_that_climbed_and_expired_unseen_say_how_it_ended(
     timed: EscalationService,
     store: Store,
     policy: Policy,
@@ -159,20 +159,40 @@ def test_a_card_for_a_tier_left_before_it_was_posted_is_not_posted(
     fake: FakeSlack,
     clock: ManualClock,
 ) -> None:
-    """The escalation climbed on (and at the last tier expired) while its cards waited:
-    the channels it left never saw it and get nothing; the tier it ended at gets one
-    card, saying it expired."""
+    """It climbed through every tier and expired while its cards waited: each tier's
+    channel gets its card as it would have had Slack been up, drawn as it is now:
+    expired, no buttons, and where it had been escalated to."""
     record, _ = timed.open_escalation(escalation())
     for minutes in (5, 15, 30):  # triage, review, incident: each tier's time runs out
         clock.advance(minutes=minutes, seconds=1)
         timed.sweep_tiers()
     assert timed.get_escalation(record.id).state == "expired"
     delivery = worker(client, store, policy, clock, "w")
-    assert delivery.post_cards() == 1
-    assert fake.messages("C0TRIAGE") == [] and fake.messages("C0REVIEW") == []
-    [card] = fake.messages("C0INCIDENT")
-    assert not action_ids(card) & BUTTONS and "Expired" in json.dumps(card.blocks)
-    assert delivery.delivery.pending_card_count() == 0  # the skipped ones are owed no more
+    assert delivery.post_cards() == 3
+    for channel in ("C0TRIAGE", "C0REVIEW", "C0INCIDENT"):
+        [card] = fake.messages(channel)
+        text = json.dumps(card.blocks)
+        assert not action_ids(card) & BUTTONS and "Expired" in text
+        assert ("It had been escalated to *incident*" in text) == (channel != "C0INCIDENT")
+    assert delivery.delivery.pending_card_count() == 0
+
+
+def test_a_card_of_a_tier_left_while_open_offers_to_decide_here_or_there(
+    timed: EscalationService,
+    store: Store,
+    policy: Policy,
+    client: WebClient,
+    fake: FakeSlack,
+    clock: ManualClock,
+) -> None:
+    record, _ = timed.open_escalation(escalation())
+    clock.advance(minutes=5, seconds=1)
+    timed.sweep_tiers()  # climbed to review before its triage card was posted
+    assert worker(client, store, policy, clock, "w").post_cards() == 2
+    [late] = fake.messages("C0TRIAGE")
+    assert action_ids(late) >= BUTTONS  # it is open: it may still be decided here
+    assert "Escalated to *review*: decide here or there" in json.dumps(late.blocks)
+    assert timed.get_escalation(record.id).state == "open"
 
 
 def test_a_decision_landing_between_the_claim_and_the_post_is_drawn(
