@@ -157,17 +157,17 @@ def _describe_outage(exc: Exception) -> str | None:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "serve":  # checks its settings and policy itself, naming all problems
+        from bot.serve import serve_from_environment
+
+        return serve_from_environment(
+            http=args.http, host=args.host, port=args.port, migrate=not args.no_migrate
+        )
     settings = load_settings()
     if args.command == "schema":
         return _schema(args.name, sys.stdout)
     if args.command == "migrate":
         return _migrate(settings)
-    if args.command == "serve":
-        from bot.serve import serve
-
-        return serve(
-            settings, http=args.http, host=args.host, port=args.port, migrate=not args.no_migrate
-        )
     if args.command == "audit":
         return _audit(settings, args)
     if args.command == "policy":

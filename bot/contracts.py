@@ -40,8 +40,25 @@ TaskId = Annotated[
 EscalationId = Annotated[
     str, Field(json_schema_extra={"pattern": ID_PATTERN}), AfterValidator(check_escalation_id)
 ]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+def _no_nul(value: str) -> str:
+    # A NUL can be sent in JSON ("\u0000") but never stored in a text column.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+Text = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000),
+    AfterValidator(_no_nul),
+]
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_no_nul),
+]
 
 
 class ToolCall(BaseModel):

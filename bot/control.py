@@ -35,6 +35,16 @@ class Effect:
     target: str
     op: Literal["set", "delete", "append"]
     value: dict[str, Any] | None = field(default=None, compare=False)
+    # Seconds the key lives; None: a decision's full DECISION_TTL_SECONDS, others forever.
+    # A decision written back later gets what is left of its life, which runs from the
+    # decision, not from the write.
+    ttl: int | None = field(default=None, compare=False)
+
+    @property
+    def expiry(self) -> int | None:
+        if self.ttl is not None:
+            return self.ttl
+        return DECISION_TTL_SECONDS if self.kind == "decision" else None
 
 
 def client_options(
@@ -86,8 +96,7 @@ class ControlPlane:
         for effect in effects:
             key = self.key_of(effect)
             if effect.op == "set":
-                ttl = DECISION_TTL_SECONDS if effect.kind == "decision" else None
-                pipe.set(key, _json(effect.value), ex=ttl)
+                pipe.set(key, _json(effect.value), ex=effect.expiry)
             elif effect.op == "delete":
                 pipe.delete(key)
             else:
@@ -101,21 +110,31 @@ class ControlPlane:
 
     def ensure(self, effects: Sequence[Effect]) -> list[str]:
         """Set each key only where it is missing; announce and return the keys restored."""
-        if not effects:
-            return []
+        return self.ensure_and_count(effects, ())[0]
+
+    def ensure_and_count(
+        self, effects: Sequence[Effect], present: Sequence[str], *, chunk: int = 1000
+    ) -> tuple[list[str], int]:
+        """`ensure(effects)`, and how many of the keys `present` exist, in one round trip:
+        checking keys costs far less than writing their values, so callers check first
+        and write only when something is missing."""
+        if not effects and not present:
+            return [], 0
         pipe = self.client.pipeline(transaction=False)
         keys = [self.key_of(effect) for effect in effects]
         for key, effect in zip(keys, effects, strict=True):
-            ttl = DECISION_TTL_SECONDS if effect.kind == "decision" else None
-            pipe.set(key, _json(effect.value), nx=True, ex=ttl)
+            pipe.set(key, _json(effect.value), nx=True, ex=effect.expiry)
+        for start in range(0, len(present), chunk):
+            pipe.exists(*present[start : start + chunk])
         results = self._execute(pipe)
-        restored = [key for key, created in zip(keys, results, strict=True) if created]
+        found = sum(results[len(keys) :])
+        restored = [key for key, created in zip(keys, results[: len(keys)], strict=True) if created]
         if restored:
             announce = self.client.pipeline(transaction=False)
             for key in restored:
                 announce.publish(self.keys.control, key)
             self._execute(announce)
-        return restored
+        return restored, found
 
     def ping(self) -> None:
         try:

@@ -15,13 +15,14 @@ from typing import Any
 
 import redis
 from pydantic import ValidationError
+from sqlalchemy.exc import DataError
 
 from bot.contracts import Escalation
 from bot.core import EscalationService
 from bot.errors import InvalidInput
 from bot.keys import KeyNames
 from bot.streams import GROUP, StreamConsumer
-from bot.validation import one_line
+from bot.validation import MAX_DEPTH, load_json, one_line
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +58,9 @@ class Intake(StreamConsumer):
         try:
             escalation = self._parse(raw, fields)
             _view, created = self.service.open_escalation(escalation)
-        except (ValueError, InvalidInput) as exc:
-            reason = exc.message if isinstance(exc, InvalidInput) else str(exc)
-            self._reject(entry_id, raw if raw is not None else json.dumps(fields), reason)
+        except (ValueError, InvalidInput, RecursionError, DataError) as exc:
+            # Can never be valid, however often it is tried: rejected at once, with why.
+            self._reject(entry_id, raw if raw is not None else json.dumps(fields), _why(exc))
             return True
         except Exception as exc:
             if deliveries < self.max_deliveries:
@@ -83,12 +84,7 @@ class Intake(StreamConsumer):
         if raw is None:
             names = ", ".join(sorted(fields)) or "none"
             raise ValueError(f"the entry has no `payload` field (fields: {names})")
-        try:
-            data = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise ValueError(
-                f"payload is not valid JSON: {exc.msg} at position {exc.pos}"
-            ) from None
+        data = load_json(raw)  # strict, and nested at most MAX_DEPTH levels
         if not isinstance(data, dict):
             raise ValueError("payload must be a JSON object")
         try:
@@ -100,3 +96,14 @@ class Intake(StreamConsumer):
         self.service.record_rejected_entry(entry_id, raw, reason)
         self.stats.rejected += 1
         log.warning("intake: rejected %s: %s", entry_id, reason)
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, InvalidInput):
+        return exc.message
+    if isinstance(exc, RecursionError):  # deep inside something the depth bound let pass
+        return f"payload too deeply nested to process ({MAX_DEPTH} levels at most)"
+    if isinstance(exc, DataError):  # the database refuses the value itself
+        detail = str(exc.orig).strip().splitlines()[0] if exc.orig else "refused by the database"
+        return f"payload cannot be stored: {detail}"
+    return str(exc)

@@ -12,7 +12,7 @@ import faulthandler
 import logging
 import signal
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -25,46 +25,88 @@ from bot.errors import ConfigError
 from bot.intake import Intake
 from bot.outcomes import OutcomesReader
 from bot.pager import Pager
-from bot.policy import load_policy
+from bot.policy import Policy, load_policy
 from bot.policy_reload import PolicyReloader
 from bot.runtime import Runtime, build_runtime
-from bot.settings import Settings
+from bot.settings import Settings, read_settings
 from bot.streams import default_consumer
 
 if TYPE_CHECKING:
     from slack_bolt import App
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
+    from bot.slack.outage import Outage
+
+
 log = logging.getLogger("escbot")
 
 
-def check_slack_settings(settings: Settings, *, http: bool) -> None:
-    settings.require("slack_bot_token")
+def startup_problems(settings: Settings, *, http: bool) -> dict[str, str]:
+    """What the chosen mode needs and does not have (environment name -> the problem)."""
+    problems = {
+        name: f"{name} is required but not set" for name in settings.missing("slack_bot_token")
+    }
     if http:
-        settings.require("slack_signing_secret")
+        for name in settings.missing("slack_signing_secret"):
+            problems[name] = f"{name} is required with --http but not set"
     elif settings.slack_app_token is None:
-        raise ConfigError(
+        problems["SLACK_APP_TOKEN"] = (
             "SLACK_APP_TOKEN is required for Socket Mode (or run `escbot serve --http`)"
         )
+    return problems
 
 
-def serve(settings: Settings, *, http: bool, host: str, port: int, migrate: bool) -> int:
+def check_start_up(
+    settings: Settings, *, http: bool, malformed: Mapping[str, str] | None = None
+) -> Policy:
+    """The policy `serve` runs with, or one ConfigError naming every setting that is
+    missing or malformed (`malformed`: from `read_settings`), not one per attempt."""
+    problems = dict(malformed or {})
+    for name, problem in startup_problems(settings, http=http).items():
+        problems.setdefault(name, problem)  # a malformed setting is named once, as malformed
+    policy: Policy | None = None
+    try:
+        policy = load_policy(settings.policy_path)
+    except ConfigError as exc:
+        problems["ESCBOT_POLICY"] = exc.message
+    if problems or policy is None:
+        raise ConfigError("; ".join(problems.values()))
+    return policy
+
+
+def serve_from_environment(*, http: bool, host: str, port: int, migrate: bool) -> int:
+    settings, malformed = read_settings()
+    policy = check_start_up(settings, http=http, malformed=malformed)
+    return serve(settings, http=http, host=host, port=port, migrate=migrate, policy=policy)
+
+
+def serve(
+    settings: Settings,
+    *,
+    http: bool,
+    host: str,
+    port: int,
+    migrate: bool,
+    policy: Policy | None = None,
+) -> int:
     from bot.slack.agent_events import AgentEventsRelay
     from bot.slack.app import create_app
     from bot.slack.client import check_token, make_web_client
     from bot.slack.directory import SlackGroupDirectory
+    from bot.slack.outage import Outage
     from bot.slack.worker import SlackWorker
     from handlers.deps import Deps
 
-    check_slack_settings(settings, http=http)
-    policy = load_policy(settings.policy_path)
+    if policy is None:
+        policy = check_start_up(settings, http=http)
     if migrate:
         engine = make_engine(settings.database_url)
         migrations.upgrade(engine)
         engine.dispose()
     assert settings.slack_bot_token is not None
     token = settings.slack_bot_token.get_secret_value()
-    client = make_web_client(token, settings.slack_api_base)
+    outage = Outage()  # one report of a Slack outage, whichever part of the bot meets it
+    client = make_web_client(token, settings.slack_api_base, outage=outage)
     identity = check_token(client)
     runtime = build_runtime(settings, policy=policy, directory=SlackGroupDirectory(client))
     owner = default_consumer()
@@ -82,6 +124,7 @@ def serve(settings: Settings, *, http: bool, host: str, port: int, migrate: bool
         signing_secret=secret,
         deps=deps,
         identity=identity,
+        outage=outage,
     )
 
     stop_front = _start_front(app, settings, http=http, host=host, port=port, runtime=runtime)
@@ -172,12 +215,18 @@ def _start_front(
         return server.stop
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
+    from bot.slack.outage import Outage
+
     assert settings.slack_app_token is not None
     handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
     connected = threading.Event()
-    if not _connect_socket(handler):  # Slack unreachable: keep trying, the rest runs on
+    socket = Outage("Slack (Socket Mode)")  # one line when it fails, one when it connects
+    if not _connect_socket(handler, socket):  # Slack unreachable: keep trying, the rest runs on
         threading.Thread(
-            target=_keep_connecting, args=(handler, connected), name="socket-mode", daemon=True
+            target=_keep_connecting,
+            args=(handler, connected, socket),
+            name="socket-mode",
+            daemon=True,
         ).start()
 
     def close() -> None:
@@ -187,32 +236,36 @@ def _start_front(
     return close
 
 
-def _connect_socket(handler: SocketModeHandler) -> bool:
+def _connect_socket(handler: SocketModeHandler, socket: Outage) -> bool:
     """True once connected; False while Slack cannot be reached; a refused app-level
     token stops start-up with one line, like a refused bot token."""
     from slack_sdk.errors import SlackApiError
 
     from bot.slack.client import refused
+    from bot.slack.outage import describe
 
     try:
         handler.connect()  # type: ignore[no-untyped-call]  # slack_bolt leaves it unannotated
     except SlackApiError as exc:
         # access_denied: Socket Mode is off for the app, or the token lacks connections:write.
         error = refused(exc, "SLACK_APP_TOKEN", also=frozenset({"access_denied"}))
-        log.warning("Socket Mode: Slack answered %s; retrying", error)
+        socket.failed(f"Slack answered {error}")
         return False
     except Exception as exc:
-        log.warning("Socket Mode: Slack is unreachable (%s); retrying", exc)
+        socket.failed(describe(exc))
         return False
-    log.info("connected to Slack in Socket Mode")
+    if socket.down:
+        socket.reachable()
+    else:
+        log.info("connected to Slack in Socket Mode")
     return True
 
 
-def _keep_connecting(handler: SocketModeHandler, stop: threading.Event) -> None:
+def _keep_connecting(handler: SocketModeHandler, stop: threading.Event, socket: Outage) -> None:
     delay = 1.0
     while not stop.wait(delay):
         try:
-            if _connect_socket(handler):
+            if _connect_socket(handler, socket):
                 return
         except ConfigError as exc:
             log.error("%s", exc.message)

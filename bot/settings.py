@@ -24,6 +24,7 @@ _ENV_NAMES = {
     "policy_path": "ESCBOT_POLICY",
     "sweep_interval": "ESCBOT_SWEEP_INTERVAL",
 }
+_FIELD_OF = {name: field for field, name in _ENV_NAMES.items()}
 
 
 class Settings(BaseSettings):
@@ -134,19 +135,44 @@ class Settings(BaseSettings):
         """The CA bundle trusted for outgoing HTTPS, when one is named."""
         return self.ssl_cert_file or self.requests_ca_bundle
 
+    def missing(self, *fields: str) -> list[str]:
+        """The environment names of the settings named here that are unset."""
+        return [_ENV_NAMES[field] for field in fields if getattr(self, field) is None]
+
     def require(self, *fields: str) -> None:
-        """Stop when a setting this command needs is unset, naming it."""
-        for field in fields:
-            if getattr(self, field) is None:
-                raise ConfigError(f"{_ENV_NAMES[field]} is required but not set")
+        """Stop when settings this command needs are unset, naming every one of them."""
+        missing = self.missing(*fields)
+        if missing:
+            raise ConfigError("; ".join(f"{name} is required but not set" for name in missing))
+
+
+def env_name(field: str) -> str:
+    return _ENV_NAMES.get(field, field.upper())
+
+
+def read_settings(**overrides: Any) -> tuple[Settings, dict[str, str]]:
+    """The settings, and every malformed one (environment name -> why). Malformed settings
+    fall back to their defaults here, so that a caller can also check what else it needs
+    and report everything wrong in one message rather than one problem per start."""
+    try:
+        return Settings(**overrides), {}
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+    problems: dict[str, str] = {}
+    fallback: dict[str, Any] = {}
+    for error in errors:
+        field = str(error["loc"][0]) if error["loc"] else "settings"
+        name = env_name(field)
+        message = error["msg"].removeprefix("Value error, ")
+        problems.setdefault(name, f"{name}: {message}")
+        known = _FIELD_OF.get(name)
+        if known is not None:
+            fallback[name] = Settings.model_fields[known].default
+    return Settings(**overrides | fallback), problems
 
 
 def load_settings(**overrides: Any) -> Settings:
-    try:
-        return Settings(**overrides)
-    except ValidationError as exc:
-        error = exc.errors(include_url=False)[0]
-        field = str(error["loc"][0]) if error["loc"] else "settings"
-        name = _ENV_NAMES.get(field, field.upper())
-        message = error["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"{name}: {message}") from None
+    settings, problems = read_settings(**overrides)
+    if problems:
+        raise ConfigError("; ".join(problems.values()))
+    return settings

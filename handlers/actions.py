@@ -69,11 +69,15 @@ def open_decision_modal(
     respond: Respond,
     *,
     deps: Deps,
+    verdict: Verdict,
     build: ModalBuilder,
 ) -> None:
-    """A modal that leads to a decision (reject, redirect): only while it is open."""
+    """A modal that leads to a decision (reject, redirect): only for someone who may make
+    it (refused at the click, ephemerally, and audited), and only while it is open."""
     with reporting(body, client, respond):
-        escalation = deps.service.get_escalation(escalation_of(action))
+        escalation_id = escalation_of(action)
+        deps.service.check_may(user_of(body), "operator", verdict, escalation_id=escalation_id)
+        escalation = deps.service.get_escalation(escalation_id)
         if not escalation.is_open:
             raise already_decided(escalation)
         client.views_open(trigger_id=body["trigger_id"], view=build(escalation, channel_of(body)))
@@ -100,8 +104,10 @@ def register(app: App, deps: Deps, registry: Registry) -> None:
         Action.ACKNOWLEDGE: bound(acknowledge, deps=deps),
         Action.APPROVE: bound(decide, deps=deps, verdict="approve"),
         Action.TERMINATE: bound(decide, deps=deps, verdict="terminate"),
-        Action.REJECT: bound(open_decision_modal, deps=deps, build=reject_modal),
-        Action.REDIRECT: bound(open_decision_modal, deps=deps, build=redirect_modal),
+        Action.REJECT: bound(open_decision_modal, deps=deps, verdict="reject", build=reject_modal),
+        Action.REDIRECT: bound(
+            open_decision_modal, deps=deps, verdict="redirect", build=redirect_modal
+        ),
         Action.FULL_CONTEXT: bound(open_context_modal, deps=deps),
         Action.CONFIRM_REVIVE_ALL: bound(confirm_revive_all, deps=deps),
     }

@@ -27,6 +27,7 @@ from bot.errors import (
     NothingChanged,
     UnknownTask,
 )
+from bot.slack.outage import outage_of, reported, unreachable
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ UNEXPECTED = (
     "❌ Something went wrong on our side (it is logged). `/agent status <task_id>` and "
     "`/agent list` show what was recorded."
 )
+SLACK_DOWN = "⚠️ Slack did not answer the bot just now. Please try again in a moment."
 
 
 def describe(error: BaseException) -> str:
@@ -54,6 +56,8 @@ def describe(error: BaseException) -> str:
         return f"⚠️ {_sentence(error.message)}"
     if isinstance(error, EscbotError):
         return f"⚠️ {_sentence(error.message)} Nothing was changed."
+    if unreachable(error):
+        return SLACK_DOWN
     return UNEXPECTED
 
 
@@ -91,12 +95,17 @@ def tell(error: BaseException, body: dict[str, Any], client: WebClient, respond:
 
 
 def report(error: Exception, body: dict[str, Any], client: WebClient, respond: Any) -> None:
-    if not isinstance(error, EscbotError):
+    """Tell the person; log what went wrong unless it is Slack being unreachable, which
+    the client's outage watch reports once for the whole outage, not once per click."""
+    if not isinstance(error, EscbotError) and not reported(client, error):
         log.error("listener failed", exc_info=error)
     try:
         tell(error, body, client, respond)
-    except Exception:
-        log.exception("could not tell the user about: %s", error)
+    except Exception as failure:
+        outage = outage_of(client)
+        # A response_url is Slack's too, but not a Web API call: count it here.
+        if outage is None or not outage.observe(failure):
+            log.exception("could not tell the user about: %s", error)
 
 
 @contextmanager

@@ -12,6 +12,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.errors import NothingChanged
+from bot.slack.outage import reported
 from handlers.deps import Deps, Registry, bound
 from handlers.errors import reporting
 
@@ -66,5 +67,7 @@ def mark_delivered(client: WebClient, event: dict[str, Any]) -> None:
     try:
         client.reactions_add(channel=event["channel"], timestamp=event["ts"], name=DELIVERED)
     except SlackApiError as exc:
+        if reported(client, exc):
+            return
         if exc.response is None or exc.response.get("error") != "already_reacted":
             log.warning("could not mark %s as delivered: %s", event["ts"], exc)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import redis
 import sqlalchemy as sa
 
@@ -12,6 +13,7 @@ from bot.db.models import EscalationRow
 from bot.db.store import Store
 from bot.intake import GROUP, Intake
 from bot.keys import KeyNames
+from bot.validation import load_json, nested_deeper_than
 from tests.support.factories import escalation_data
 
 
@@ -109,3 +111,68 @@ def test_a_store_failure_leaves_the_entry_pending_and_it_is_retried(
     intake.poll_once(block_ms=50)
     assert _count(store) == 1
     assert rdb.xpending(stream, GROUP)["pending"] == 0
+
+
+def test_hostile_payloads_are_rejected_on_first_delivery_with_a_readable_reason(
+    service: EscalationService, store: Store, rdb: redis.Redis, prefix: str
+) -> None:
+    """Nothing that can never be valid is retried: each is rejected at once, and the
+    entry behind them is processed in the same pass."""
+    stream = f"{prefix}escalations"
+    intake = _intake(rdb, prefix, service)
+    deep_state = '{"a":' * 10_000 + "1" + "}" * 10_000
+    hostile = [
+        "[" * 10_000 + "]" * 10_000,
+        json.dumps(escalation_data(context={"state": {}})).replace('{"state": {}}', deep_state),
+        json.dumps(escalation_data(action={"name": "x", "args": {"v": float("nan")}})),
+        json.dumps(escalation_data()).replace("0.62", "1e400"),
+        json.dumps(escalation_data(reason="half\u0000way")),
+        '{"task_id": "t\x00", "reason": "NUL in the raw text"}',
+    ]
+    for payload in hostile:
+        rdb.xadd(stream, {"payload": payload})
+    good = escalation_data()
+    rdb.xadd(stream, {"payload": json.dumps(good)})
+
+    intake.poll_once(block_ms=50)  # one pass: every entry delivered once
+
+    assert rdb.xpending(stream, GROUP)["pending"] == 0  # none left for a retry
+    assert service.get_escalation(good["escalation_id"]).task_id == good["task_id"]
+    reasons = [entry.reason for entry in reversed(service.overview().rejected)]
+    assert reasons == [
+        "payload nested deeper than 64 levels",
+        "payload nested deeper than 64 levels",
+        "payload is not valid JSON: NaN is not a JSON number",
+        "payload is not valid JSON: the number 1e400 is out of range",
+        "invalid escalation: reason: must not contain NUL characters",
+        "payload is not valid JSON: Invalid control character at position 14",
+    ]
+    assert "\x00" not in service.overview().rejected[0].raw  # stored as its escape
+    assert intake.stats.rejected == len(hostile) and intake.stats.opened == 1
+
+
+def test_nesting_is_bounded_at_64_levels() -> None:
+    assert load_json("[" * 64 + "]" * 64) is not None
+    with pytest.raises(ValueError, match=r"^payload nested deeper than 64 levels$"):
+        load_json("[" * 65 + "]" * 65)
+    with pytest.raises(ValueError, match="nested deeper than 64"):
+        load_json('{"a": ' * 65 + "0" + "}" * 65)
+    assert not nested_deeper_than({"a": [{"b": [1, 2]}]}, 4)
+    assert nested_deeper_than({"a": [{"b": [[]]}]}, 4)
+
+
+def test_a_recursion_error_anywhere_is_rejected_not_retried(
+    service: EscalationService, rdb: redis.Redis, prefix: str
+) -> None:
+    stream = f"{prefix}escalations"
+    intake = _intake(rdb, prefix, service)
+
+    def overflowing(escalation):  # type: ignore[no-untyped-def]
+        raise RecursionError("maximum recursion depth exceeded")
+
+    service.open_escalation = overflowing  # type: ignore[method-assign]
+    rdb.xadd(stream, {"payload": json.dumps(escalation_data())})
+    intake.poll_once(block_ms=50)
+    assert rdb.xpending(stream, GROUP)["pending"] == 0
+    [rejected] = service.overview().rejected
+    assert rejected.reason == "payload too deeply nested to process (64 levels at most)"

@@ -144,3 +144,22 @@ def test_0004_moves_card_and_page_retries_into_the_outbox_and_back(
         assert "outbox" not in sa.inspect(engine).get_table_names()
     finally:
         engine.dispose()
+
+
+def test_0005_indexes_decided_at_and_drops_it_on_downgrade(databases: DatabaseFactory) -> None:
+    def indexed(engine: sa.Engine) -> bool:
+        indexes = sa.inspect(engine).get_indexes("escalations")
+        return any(index["column_names"] == ["decided_at"] for index in indexes)
+
+    engine = make_engine(databases.fresh(migrated=False))
+    try:
+        migrate.upgrade(engine, "0004")
+        assert not indexed(engine)
+        migrate.upgrade(engine, "0005")
+        assert indexed(engine)
+        migrate.downgrade(engine, "0004")
+        assert not indexed(engine)
+        migrate.upgrade(engine)
+        assert indexed(engine)
+    finally:
+        engine.dispose()

@@ -362,15 +362,15 @@ def test_a_revive_racing_with_reconcile_is_not_undone(
     a revive landing in between must win, not be overwritten by a stale restore."""
     service.kill("refund-race", OPERATOR, "loop")
     rdb.delete(f"{prefix}kill:refund-race")
-    original = service.control.ensure
+    original = service.control.ensure_and_count
 
-    def ensure_then_revive(effects):  # type: ignore[no-untyped-def]
-        restored = original(effects)
+    def ensure_then_revive(effects, present):  # type: ignore[no-untyped-def]
+        restored = original(effects, present)
         service.revive("refund-race", OPERATOR)  # commits and DELs between read and check
         rdb.set(f"{prefix}kill:refund-race", "{}")  # as if our SET NX landed after its DEL
         return restored
 
-    service.control.ensure = ensure_then_revive  # type: ignore[method-assign]
+    service.control.ensure_and_count = ensure_then_revive  # type: ignore[method-assign]
     report = service.reconcile()
     assert report.restored == ()
     assert not rdb.exists(f"{prefix}kill:refund-race")

@@ -5,7 +5,7 @@ import pytest
 from bot.authz import Authorizer
 from bot.errors import ConfigError
 from bot.policy import parse_policy
-from bot.settings import load_settings
+from bot.settings import load_settings, read_settings
 from tests.conftest import ADMIN, GROUP_MEMBER, OPERATOR, POLICY_YAML, STRANGER, StaticDirectory
 
 
@@ -45,10 +45,43 @@ def test_a_malformed_setting_is_named_in_one_line(
     assert "\n" not in str(caught.value)
 
 
+def test_every_malformed_setting_is_named_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "abc")
+    monkeypatch.setenv("REDIS_URL", "http://x")
+    monkeypatch.setenv("DATABASE_URL", "mysql://x/y")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_env_file=None)
+    message = str(caught.value)
+    assert "\n" not in message
+    for needle in (
+        "SLACK_BOT_TOKEN: must be a bot token",
+        "REDIS_URL: must start with redis://",
+        "DATABASE_URL: must be a sqlite:// or postgresql://",
+    ):
+        assert needle in message
+
+
+def test_malformed_settings_fall_back_so_the_rest_can_be_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REDIS_URL", "http://x")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "s3cret")
+    settings, malformed = read_settings(_env_file=None, SLACK_BOT_TOKEN=None)
+    assert list(malformed) == ["REDIS_URL"]
+    assert settings.redis_url == "redis://localhost:6379/0"
+    assert settings.slack_signing_secret is not None
+    assert settings.missing("slack_bot_token", "slack_signing_secret") == ["SLACK_BOT_TOKEN"]
+
+
 def test_a_required_setting_is_named() -> None:
-    settings = load_settings(_env_file=None, SLACK_BOT_TOKEN=None)
+    settings = load_settings(_env_file=None, SLACK_BOT_TOKEN=None, SLACK_APP_TOKEN=None)
     with pytest.raises(ConfigError, match="SLACK_BOT_TOKEN is required"):
         settings.require("slack_bot_token")
+    with pytest.raises(ConfigError) as caught:
+        settings.require("slack_bot_token", "slack_app_token")
+    assert str(caught.value) == (
+        "SLACK_BOT_TOKEN is required but not set; SLACK_APP_TOKEN is required but not set"
+    )
 
 
 def test_policy_loads_with_durations_and_a_content_version() -> None:

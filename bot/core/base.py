@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from bot.authz import Authorizer, GroupDirectory
 from bot.clock import Clock, iso, utcnow
 from bot.contracts import ControlValue, DecisionValue, InboxEntry
-from bot.control import ControlPlane, ControlPlaneError, Effect
+from bot.control import DECISION_TTL_SECONDS, ControlPlane, ControlPlaneError, Effect
 from bot.core.events import Listener, ServiceEvent
 from bot.db import audit, escalations, upkeep
 from bot.db.store import Store
@@ -92,6 +92,16 @@ def decision_value(escalation: EscalationRecord) -> dict[str, Any]:
     ).value()
 
 
+def decision_rewrite(escalation: EscalationRecord, now: datetime) -> Effect | None:
+    """`decision:{id}` written again (after Redis lost it) for what is left of its life,
+    which runs from the decision; None once that life is over."""
+    decided = escalation.decided_at or escalation.created_at
+    left = int(DECISION_TTL_SECONDS - (now - decided).total_seconds())
+    if left <= 0:
+        return None
+    return Effect("decision", escalation.id, "set", decision_value(escalation), ttl=left)
+
+
 def inbox_effect(
     task_id: str,
     kind: InboxKind,
@@ -142,6 +152,22 @@ class ServiceBase:
     def policy(self) -> Policy:
         """The policy in force now (a reload may swap it between two calls)."""
         return self.policies.current
+
+    def check_may(
+        self,
+        actor: str,
+        role: Role,
+        attempted: str,
+        *,
+        task_id: str | None = None,
+        escalation_id: str | None = None,
+    ) -> None:
+        """Refuse now, before a person starts on something only `role` may finish (a form
+        that leads to a decision): the same check and `denied` row as the action's own,
+        raised as NotAllowed. Changes nothing when allowed; the action checks again."""
+        verdict = self.authz.check(actor, role)
+        if not verdict.allowed:
+            self._deny(actor, attempted, verdict.why, task_id, escalation_id)
 
     def _perform(
         self,

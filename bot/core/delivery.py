@@ -10,16 +10,27 @@ doubles a delivery. Nothing here knows Slack; the Slack worker drives it.
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy.orm import Session
+
 from bot.clock import Clock, utcnow
 from bot.db import audit, cards, cursor, escalations, outbox
-from bot.db.outbox import Topic
+from bot.db.outbox import OutboxItem, Topic
 from bot.db.store import Store
-from bot.records import AuditRecord, EscalationRecord
+from bot.records import AuditRecord, CardRecord, EscalationRecord
 
-LEASE = timedelta(seconds=30)
+log = logging.getLogger(__name__)
+
+# Cards are held for seconds, and the lease is renewed while they are being posted
+# (`holding`), so a worker that dies leaves its cards to another within seconds.
+CARD_LEASE = timedelta(seconds=5)
+LEASE = timedelta(seconds=30)  # the audit cursor's
 
 
 @dataclass(frozen=True)
@@ -43,23 +54,88 @@ class ChatDelivery:
     # ---------------------------------------------------------------- cards
 
     def claim_cards(self, limit: int = 20) -> list[PendingCard]:
+        """Cards owed to the chat, leased to this worker for CARD_LEASE: hold them with
+        `holding` while posting, and take each through `current` just before its post."""
         now = self.clock()
         claimed: list[PendingCard] = []
         with self.store.transaction() as session:
             items = outbox.claim(
-                session, Topic.CARD, now=now, lease=LEASE, owner=self.owner, limit=limit
+                session, Topic.CARD, now=now, lease=CARD_LEASE, owner=self.owner, limit=limit
             )
             for item in items:
-                found = escalations.find(session, item.escalation_id)
-                card_id = int(item.key)
-                card = next((c for c in found.cards if c.id == card_id), None) if found else None
-                if found is None or card is None:
-                    outbox.settle(session, Topic.CARD, item.key)
-                    continue
-                claimed.append(
-                    PendingCard(card_id, card.channel, card.tier, item.attempts, found, item.id)
-                )
+                pending = self._pending(session, item.escalation_id, int(item.key), item)
+                if pending is not None:
+                    claimed.append(pending)
         return claimed
+
+    def current(self, pending: PendingCard) -> PendingCard | None:
+        """`pending` as things stand now, just before it is posted, or None if there is
+        nothing to post any more. A card is always drawn from this, never from the state
+        at its claim: the escalation may have climbed on or ended meanwhile (a batch can
+        take a while to post), and the card then says so, without buttons once it ended.
+        Every tier's channel gets its card, late if Slack was down, as it would have had
+        Slack never been: one that climbed on says where to, one that ended says how."""
+        with self.store.reading() as session:
+            found = escalations.find(session, pending.escalation.id)
+            card = _card(found, pending.card_id)
+        if found is not None and card is not None and card.ts is not None:
+            return None  # posted meanwhile (by a worker that took over a lapsed lease)
+        if found is None or card is None:
+            with self.store.transaction() as session:
+                outbox.settle(session, Topic.CARD, str(pending.card_id))
+            return None
+        return PendingCard(
+            pending.card_id, card.channel, card.tier, pending.attempts, found, pending.item_id
+        )
+
+    @staticmethod
+    def _pending(
+        session: Session, escalation_id: str, card_id: int, item: OutboxItem
+    ) -> PendingCard | None:
+        """The card to post, or None (and the row settled) when there is none: the
+        escalation or card is gone, or the card is posted already."""
+        found = escalations.find(session, escalation_id)
+        card = _card(found, card_id)
+        if found is None or card is None or card.ts is not None:
+            outbox.settle(session, Topic.CARD, item.key)
+            return None
+        return PendingCard(card_id, card.channel, card.tier, item.attempts, found, item.id)
+
+    def renew_cards(self, held: Sequence[PendingCard]) -> None:
+        """Extend the lease of cards still held (those posted or failed are released)."""
+        with self.store.transaction() as session:
+            outbox.renew(
+                session,
+                [pending.item_id for pending in held],
+                owner=self.owner,
+                until=self.clock() + CARD_LEASE,
+            )
+
+    @contextmanager
+    def holding(self, held: Sequence[PendingCard], *, every: float | None = None) -> Iterator[None]:
+        """Keep the lease on `held` while the block posts them: a heartbeat renews it every
+        third of CARD_LEASE, so a short lease is safe however long one post takes (a 429's
+        Retry-After, a slow Slack)."""
+        if not held:
+            yield
+            return
+        stop = threading.Event()
+        interval = every if every is not None else CARD_LEASE.total_seconds() / 3
+
+        def beat() -> None:
+            while not stop.wait(interval):
+                try:
+                    self.renew_cards(held)
+                except Exception as exc:  # the database hiccups: the next beat tries again
+                    log.warning("could not renew the lease of %d card(s): %s", len(held), exc)
+
+        heart = threading.Thread(target=beat, name="card-lease", daemon=True)
+        heart.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            heart.join()
 
     def card_posted(self, pending: PendingCard, ts: str) -> None:
         """Recorded the moment Slack answers, so that replies in its thread find it."""
@@ -133,3 +209,7 @@ class ChatDelivery:
     def escalation(self, escalation_id: str) -> EscalationRecord | None:
         with self.store.reading() as session:
             return escalations.find(session, escalation_id)
+
+
+def _card(found: EscalationRecord | None, card_id: int) -> CardRecord | None:
+    return next((c for c in found.cards if c.id == card_id), None) if found else None

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from bot.control import Effect
-from bot.core.base import ServiceBase, control_value, decision_value
+from bot.control import DECISION_TTL_SECONDS, Effect
+from bot.core.base import ServiceBase, control_value, decision_rewrite
 from bot.db import audit, controls, escalations, upkeep
 from bot.records import AuditAction, PendingEffect
 
@@ -28,23 +29,31 @@ class Reconcile(ServiceBase):
             upkeep.record_rejected(session, stream_id, raw, reason, self.clock())
 
     def reconcile(self) -> ReconcileReport:
-        """Write the database's truth back into Redis: every active kill and pause, and any
-        change Redis refused earlier. Raises ControlPlaneError while Redis is down.
+        """Write the database's truth back into Redis: every active kill and pause, the
+        decisions still within their key's life, and any change Redis refused earlier.
+        Raises ControlPlaneError while Redis is down.
 
-        Runs every sweep, so the common case (nothing lost) takes no write lock: the
-        active controls are read, and Redis sets only the keys it lacks (SET NX). Only
-        when something was restored or is pending does it write, under the lock, and
-        first undo a restore that raced with a revive or resume."""
+        Runs every sweep, so the common case (nothing lost) takes no write lock and one
+        round trip to Redis: the active controls are set only where missing (SET NX), and
+        the recent decisions' keys are only counted (EXISTS); their values are read and
+        written only when some are missing. Only when something was restored or is
+        pending does it write, under the lock, and first undo a restore that raced with
+        a revive or resume."""
+        now = self.clock()
+        since = now - timedelta(seconds=DECISION_TTL_SECONDS)
         with self.store.reading() as session:
             active = [
                 Effect(control.kind, control.target, "set", control_value(control))  # type: ignore[arg-type]  # kinds in the store are kill or pause
                 for control in controls.active(session)
             ]
             pending = upkeep.pending_effect_count(session)
-        restored = self.control.ensure(active)
+            decided = escalations.decided_since(session, since)
+        decision_keys = [self.control.keys.decision(escalation_id) for escalation_id in decided]
+        restored, present = self.control.ensure_and_count(active, decision_keys)
+        if present < len(decision_keys):
+            restored += self._restore_decisions(since, now)
         if not restored and not pending:
             return ReconcileReport()
-        now = self.clock()
         with self.store.transaction() as session:
             stale = [
                 effect
@@ -78,8 +87,15 @@ class Reconcile(ServiceBase):
                 )
         return ReconcileReport(tuple(restored), tuple(replayed))
 
-    @staticmethod
-    def _replay(session: Session, item: PendingEffect) -> Effect | None:
+    def _restore_decisions(self, since: datetime, now: datetime) -> list[str]:
+        """Rewrite the lost `decision:{id}` keys of decisions made since `since`, each for
+        what is left of its life (an agent waiting on one gets its answer at once)."""
+        with self.store.reading() as session:
+            decided = escalations.decided_records_since(session, since)
+        effects = [effect for e in decided if (effect := decision_rewrite(e, now)) is not None]
+        return self.control.ensure(effects)
+
+    def _replay(self, session: Session, item: PendingEffect) -> Effect | None:
         """The write to make now for a refused one: from the current truth, not the old
         value (a kill lifted since is deleted, not set)."""
         if item.kind in ("kill", "pause"):
@@ -91,5 +107,5 @@ class Reconcile(ServiceBase):
             escalation = escalations.find(session, item.target)
             if escalation is None or escalation.is_open:
                 return None
-            return Effect("decision", item.target, "set", decision_value(escalation))
+            return decision_rewrite(escalation, self.clock())
         return Effect("inbox", item.target, "append", item.value)

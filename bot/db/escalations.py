@@ -250,6 +250,21 @@ def decide(
     return _complete(session, row)
 
 
+_DECIDED_IDS = select(_ESCALATIONS.c.id).where(_ESCALATIONS.c.decided_at >= bindparam("p_since"))
+_DECIDED = select(*_ESCALATIONS.c).where(_ESCALATIONS.c.decided_at >= bindparam("p_since"))
+
+
+def decided_since(session: Session, since: datetime) -> list[str]:
+    """The ids of escalations decided at or after `since` (by the index on decided_at)."""
+    return list(session.connection().execute(_DECIDED_IDS, {"p_since": since}).scalars())
+
+
+def decided_records_since(session: Session, since: datetime) -> list[EscalationRecord]:
+    """The same escalations in full (without their cards)."""
+    rows = session.connection().execute(_DECIDED, {"p_since": since})
+    return [record_of(row) for row in rows]
+
+
 def for_task(session: Session, task_id: str, limit: int = 20) -> list[EscalationRecord]:
     rows = session.connection().execute(
         select(*_ESCALATIONS.c)

@@ -42,9 +42,21 @@ def claim_idempotency_key(session: Session, key: str, at: datetime) -> bool:
     return connection.execute(_IDEMPOTENT[dialect], {"p_key": key, "p_at": at}).first() is not None
 
 
+def storable(text: str) -> str:
+    """`text` as every database stores it: a NUL or a lone surrogate (both arrive in
+    hostile JSON) written as its escape, so that recording a rejection cannot fail too."""
+    text = text.replace("\x00", "\\u0000")
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def record_rejected(session: Session, stream_id: str, raw: str, reason: str, at: datetime) -> None:
     session.add(
-        RejectedEntryRow(stream_id=stream_id, received_at=at, reason=reason, raw=raw[:RAW_LIMIT])
+        RejectedEntryRow(
+            stream_id=stream_id,
+            received_at=at,
+            reason=storable(reason),
+            raw=storable(raw[:RAW_LIMIT]),
+        )
     )
 
 

@@ -15,6 +15,7 @@ from bot.core.reads import Reads
 from bot.keys import KeyNames
 from bot.policy import Policy, PolicyHolder, holder_of
 from bot.slack.client import is_permanent, slack_error
+from bot.slack.outage import reported
 from bot.streams import StreamConsumer
 from bot.validation import one_line
 
@@ -70,6 +71,9 @@ class AgentEventsRelay(StreamConsumer):
                     slack_error(exc),
                 )
                 return True
-            log.warning("agent-events: %s not posted (%s); retrying", entry_id, slack_error(exc))
+            if not reported(self.slack, exc):
+                log.warning(
+                    "agent-events: %s not posted (%s); retrying", entry_id, slack_error(exc)
+                )
             return False
         return True

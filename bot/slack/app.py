@@ -11,6 +11,7 @@ from slack_bolt import App
 from slack_bolt.authorization import AuthorizeResult
 
 from bot.slack.client import make_web_client
+from bot.slack.outage import Outage
 from handlers import register
 from handlers.deps import Deps, Registry
 
@@ -51,15 +52,17 @@ def create_app(
     signing_secret: str | None,
     deps: Deps,
     identity: dict[str, str] | None = None,
+    outage: Outage | None = None,
 ) -> tuple[App, Registry]:
     """An app for HTTP (requests verified with `signing_secret`) or, without a secret,
     for Socket Mode, where Slack's WebSocket is the proof of origin. `identity` is the
-    bot's own auth.test answer, when Slack gave one at start-up."""
+    bot's own auth.test answer, when Slack gave one at start-up; `outage` is told how
+    every call of the listeners to Slack ended."""
     bolt_logger = logging.getLogger("slack_bolt.App")
     if not any(isinstance(f, _QuietTokenWarning) for f in bolt_logger.filters):
         bolt_logger.addFilter(_QuietTokenWarning())
     app = App(
-        client=make_web_client(None, api_url),
+        client=make_web_client(None, api_url, outage=outage),
         authorize=fixed_authorize(token, identity),
         signing_secret=signing_secret or "",
         request_verification_enabled=signing_secret is not None,

@@ -12,6 +12,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 from bot.errors import ConfigError
+from bot.slack.outage import Outage, OutageWatch, quiet_sdk_failures, reported
 
 log = logging.getLogger(__name__)
 
@@ -20,16 +21,22 @@ FATAL_AUTH_ERRORS = frozenset(
 )
 
 
-def make_web_client(token: str | None, base_url: str, *, timeout: int = 10) -> WebClient:
+def make_web_client(
+    token: str | None, base_url: str, *, timeout: int = 10, outage: Outage | None = None
+) -> WebClient:
+    """`outage` is told how every call ended (share one across a process's clients)."""
     client = WebClient(token=token, base_url=base_url, timeout=timeout)
     # 429 waits for Retry-After; a 5xx is tried once more (slack_sdk already retries a
     # dropped connection once). Beyond that, the caller keeps the work and retries later.
+    # The outage watch goes last: it is asked only about attempts nobody retries.
     client.retry_handlers.extend(
         [
             RateLimitErrorRetryHandler(max_retry_count=2),
             ServerErrorRetryHandler(max_retry_count=1),
+            OutageWatch(outage or Outage()),
         ]
     )
+    quiet_sdk_failures()
     return client
 
 
@@ -50,7 +57,10 @@ def check_token(client: WebClient) -> dict[str, str] | None:
         log.warning("Slack auth.test failed (%s); starting anyway", error)
         return None
     except Exception as exc:
-        log.warning("Slack is unreachable (%s); starting anyway, cards wait for it", exc)
+        if reported(client, exc):
+            log.info("starting anyway: cards wait until Slack answers")
+        else:
+            log.warning("Slack is unreachable (%s); starting anyway, cards wait for it", exc)
         return None
     return {
         "user_id": response.get("user_id", ""),

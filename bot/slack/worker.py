@@ -11,15 +11,18 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from datetime import datetime
 
 from slack_sdk import WebClient
 
+from blocks.card import Card
 from blocks.messages import announcement, merge_announcements
 from bot.clock import Clock, utcnow
-from bot.core.delivery import ChatDelivery
+from bot.core.delivery import ChatDelivery, PendingCard
 from bot.policy import Policy, PolicyHolder, holder_of
 from bot.records import CARD_CHANGING_ACTIONS, AuditRecord
 from bot.slack.client import is_permanent, slack_error
+from bot.slack.outage import reported
 from bot.slack.render import render_card
 
 log = logging.getLogger(__name__)
@@ -72,43 +75,71 @@ class SlackWorker:
     # ---------------------------------------------------------------- cards
 
     def post_cards(self) -> int:
+        """Post the cards owed, each drawn from its escalation's state at that moment; the
+        batch's lease is renewed meanwhile, so a short lease is safe."""
+        batch = self.delivery.claim_cards()
         posted = 0
-        for pending in self.delivery.claim_cards():
-            card_view = next(
-                (c for c in pending.escalation.cards if c.tier == pending.tier and c.ts is None),
-                None,
+        with self.delivery.holding(batch):
+            for claimed in batch:
+                pending = self.delivery.current(claimed)
+                if pending is not None and self._post_card(pending):
+                    posted += 1
+        return posted
+
+    def _post_card(self, pending: PendingCard) -> bool:
+        now = self.clock()
+        card_view = next((c for c in pending.escalation.cards if c.id == pending.card_id), None)
+        card = render_card(self.policies.current, pending.escalation, card_view, now)
+        try:
+            response = self.client.chat_postMessage(
+                channel=pending.channel,
+                blocks=card.blocks,
+                text=card.text,
+                unfurl_links=False,
+                unfurl_media=False,
             )
-            card = render_card(self.policies.current, pending.escalation, card_view, self.clock())
-            try:
-                response = self.client.chat_postMessage(
-                    channel=pending.channel,
-                    blocks=card.blocks,
-                    text=card.text,
-                    unfurl_links=False,
-                    unfurl_media=False,
-                )
-            except Exception as exc:
-                delay = self.delivery.card_failed(pending, slack_error(exc))
+        except Exception as exc:
+            delay = self.delivery.card_failed(pending, slack_error(exc))
+            if not reported(self.client, exc):
                 log.warning(
                     "card for %s not posted (%s); retrying in %ss",
                     pending.escalation.id,
                     slack_error(exc),
                     int(delay.total_seconds()),
                 )
-                continue
-            ts = response["ts"]
-            self.delivery.card_posted(pending, ts)
-            permalink = self._permalink(pending.channel, ts)
-            if permalink:
-                self.delivery.card_permalink(pending, permalink)
-            posted += 1
-        return posted
+            return False
+        ts = response["ts"]
+        self.delivery.card_posted(pending, ts)
+        permalink = self._permalink(pending.channel, ts)
+        if permalink:
+            self.delivery.card_permalink(pending, permalink)
+        self._redraw_if_changed(pending, card, now)
+        return True
+
+    def _redraw_if_changed(self, pending: PendingCard, posted: Card, now: datetime) -> None:
+        """A decision (or climb) that landed while the card was being posted found no card
+        to redraw yet: draw it again from the state as it is now, if that differs."""
+        view = self.delivery.escalation(pending.escalation.id)
+        card_view = next((c for c in view.cards if c.id == pending.card_id), None) if view else None
+        if view is None or card_view is None or card_view.ts is None:
+            return
+        card = render_card(self.policies.current, view, card_view, now)
+        if card.blocks == posted.blocks:
+            return
+        try:
+            self.client.chat_update(
+                channel=card_view.channel, ts=card_view.ts, blocks=card.blocks, text=card.text
+            )
+        except Exception as exc:
+            if not reported(self.client, exc):
+                log.warning("card for %s not redrawn (%s)", view.id, slack_error(exc))
 
     def _permalink(self, channel: str, ts: str) -> str | None:
         try:
             return self.client.chat_getPermalink(channel=channel, message_ts=ts).get("permalink")
         except Exception as exc:
-            log.warning("no permalink for %s/%s (%s)", channel, ts, slack_error(exc))
+            if not reported(self.client, exc):
+                log.warning("no permalink for %s/%s (%s)", channel, ts, slack_error(exc))
             return None
 
     def refresh_cards(self, escalation_id: str) -> None:
@@ -155,12 +186,13 @@ class SlackWorker:
             failures = self.delivery.cursor_failed(slack_error(exc))
             first, last = records[0].seq, records[-1].seq
             if not is_permanent(exc) or failures < MAX_PERMANENT_FAILURES:
-                log.warning(
-                    "audit rows %d-%d not delivered to Slack (%s); retrying",
-                    first,
-                    last,
-                    slack_error(exc),
-                )
+                if not reported(self.client, exc):
+                    log.warning(
+                        "audit rows %d-%d not delivered to Slack (%s); retrying",
+                        first,
+                        last,
+                        slack_error(exc),
+                    )
                 raise _Retry from exc
             log.error(
                 "audit rows %d-%d skipped after %d failures (%s)",

@@ -167,6 +167,24 @@ def test_a_strangers_click_is_refused_audited_and_changes_nothing(bot: Bot) -> N
     assert buttons(bot.fake.message(card.channel, card.ts)) == buttons(card)
 
 
+@pytest.mark.parametrize("action", [Action.REJECT, Action.REDIRECT])
+def test_a_stranger_is_refused_at_the_click_not_after_filling_the_modal(
+    bot: Bot, action: Action
+) -> None:
+    data, card = bot.escalate()
+    trigger = f"trigger-stranger-{action}-{card.ts}"
+    reply = bot.reply_to(bot.click(action, card, STRANGER, trigger_id=trigger))
+    assert reply["response_type"] == "ephemeral" and not reply.get("replace_original")
+    verdict = action.value.removeprefix("escalation.")
+    assert f"not allowed: {verdict} needs the operator role" in reply["text"]
+    [row] = bot.wait_audit(escalation_id=data["escalation_id"], action="denied")
+    assert row["actor"] == STRANGER and row["task_id"] == data["task_id"]
+    assert row["detail"] == {"attempted": verdict}
+    assert not [c for c in bot.fake.calls("views.open") if c.params.get("trigger_id") == trigger]
+    assert not bot.rdb.exists(bot.key(f"decision:{data['escalation_id']}"))
+    assert [r["action"] for r in bot.audit(escalation_id=data["escalation_id"])] == ["denied"]
+
+
 @pytest.mark.parametrize("verdicts", [("approve",), ("approve", "terminate")])
 def test_twenty_concurrent_clicks_make_one_decision(bot: Bot, verdicts: tuple[str, ...]) -> None:
     data, card = bot.escalate()

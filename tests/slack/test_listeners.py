@@ -12,9 +12,12 @@ import redis
 from slack_sdk import WebClient
 
 from blocks.actions import ButtonValue, Callback, Field_, ModalMetadata
+from bot.contracts import Verdict
 from bot.core import EscalationService
 from bot.core.delivery import ChatDelivery
+from bot.db import audit
 from bot.db.store import Store
+from bot.errors import NotAllowed
 from bot.policy import Policy
 from handlers import actions, commands, events, submissions
 from handlers.deps import Deps
@@ -121,15 +124,64 @@ def test_a_decision_modal_opens_only_while_open(
     respond = Recorder()
     body = click_body(OPERATOR, trigger_id="1.2.abc", channel={"id": "C0TRIAGE"})
     actions.open_decision_modal(
-        body, button(record.id), client, respond, deps=deps, build=actions.reject_modal
+        body,
+        button(record.id),
+        client,
+        respond,
+        deps=deps,
+        verdict="reject",
+        build=actions.reject_modal,
     )
     [modal] = fake.views()
     assert modal["callback_id"] == Callback.REJECT.value
     deps.service.decide(record.id, OPERATOR, "approve")
     actions.open_decision_modal(
-        body, button(record.id), client, respond, deps=deps, build=actions.reject_modal
+        body,
+        button(record.id),
+        client,
+        respond,
+        deps=deps,
+        verdict="reject",
+        build=actions.reject_modal,
     )
     assert len(fake.views()) == 1 and "Already *approved*" in respond.texts[-1]
+
+
+@pytest.mark.parametrize("verdict", ["reject", "redirect"])
+def test_a_decision_modal_is_refused_at_the_click_to_someone_without_the_role(
+    deps: Deps, client: WebClient, fake: FakeSlack, store: Store, verdict: Verdict
+) -> None:
+    record, _ = deps.service.open_escalation(escalation())
+    respond = Recorder()
+    body = click_body(STRANGER, trigger_id="1.2.abc", channel={"id": "C0TRIAGE"})
+    build = actions.reject_modal if verdict == "reject" else actions.redirect_modal
+    actions.open_decision_modal(
+        body, button(record.id), client, respond, deps=deps, verdict=verdict, build=build
+    )
+    assert fake.views() == []  # no modal to fill in only to be refused on submit
+    [reply] = respond.calls
+    assert reply["response_type"] == "ephemeral"
+    assert reply["text"] == (
+        f"🚫 not allowed: {verdict} needs the operator role. Nothing was changed."
+    )
+    with store.reading() as session:
+        [denied] = [r for r in audit.iter_records(session) if r.action == "denied"]
+    assert (denied.actor, denied.escalation_id, denied.task_id) == (
+        STRANGER,
+        record.id,
+        record.task_id,
+    )
+    assert denied.detail == {"attempted": verdict}
+    assert deps.service.get_escalation(record.id).state == "open"
+
+
+def test_check_may_changes_nothing_for_someone_with_the_role(deps: Deps, store: Store) -> None:
+    record, _ = deps.service.open_escalation(escalation())
+    deps.service.check_may(OPERATOR, "operator", "reject", escalation_id=record.id)
+    with store.reading() as session:
+        assert [r.action for r in audit.iter_records(session)] == []
+    with pytest.raises(NotAllowed, match="not allowed: kill all needs the admin role"):
+        deps.service.check_may(OPERATOR, "admin", "kill all")
 
 
 def test_a_button_without_an_escalation_is_refused(deps: Deps, client: WebClient) -> None:

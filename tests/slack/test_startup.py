@@ -46,6 +46,40 @@ def test_missing_or_bad_settings_stop_start_up_in_one_line(cli: Cli, tmp_path: P
     one_line(cli("serve", "--http", ESCBOT_POLICY="bad.yaml"), "needs a channel")
 
 
+def test_every_missing_setting_is_named_in_the_one_line(cli: Cli) -> None:
+    ran = cli(
+        "serve", "--http", SLACK_BOT_TOKEN="", SLACK_SIGNING_SECRET="", ESCBOT_POLICY="none.yaml"
+    )
+    one_line(ran, "SLACK_BOT_TOKEN is required but not set")
+    for needle in ("SLACK_SIGNING_SECRET is required with --http", "none.yaml does not exist"):
+        assert needle in ran.err, ran.err
+
+    socket_mode = cli("serve", SLACK_BOT_TOKEN="", ESCBOT_POLICY="none.yaml")
+    one_line(socket_mode, "SLACK_BOT_TOKEN is required but not set")
+    for needle in ("SLACK_APP_TOKEN is required for Socket Mode", "none.yaml does not exist"):
+        assert needle in socket_mode.err, socket_mode.err
+    assert "SLACK_SIGNING_SECRET" not in socket_mode.err  # Socket Mode needs no secret
+
+
+def test_malformed_and_missing_settings_are_named_together(cli: Cli) -> None:
+    ran = cli(
+        "serve",
+        "--http",
+        SLACK_BOT_TOKEN="xoxp-user",
+        SLACK_SIGNING_SECRET="",
+        REDIS_URL="http://x",
+        ESCBOT_SWEEP_INTERVAL="soon",
+    )
+    one_line(ran, "SLACK_BOT_TOKEN: must be a bot token")
+    for needle in (
+        "REDIS_URL: must start with redis://",
+        "ESCBOT_SWEEP_INTERVAL:",
+        "SLACK_SIGNING_SECRET is required with --http",
+    ):
+        assert needle in ran.err, ran.err
+    assert "SLACK_BOT_TOKEN is required" not in ran.err  # malformed, so named once, as such
+
+
 def test_a_token_slack_refuses_stops_start_up(cli: Cli) -> None:
     with FakeSlack(valid_tokens={"xoxb-the-real-one"}) as fake:
         ran = cli("serve", "--http", "--port", "0", SLACK_API_URL=fake.api_url)

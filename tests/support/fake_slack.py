@@ -568,6 +568,7 @@ class FakeSlack:
             self._response_targets: dict[str, _ResponseTarget] = {}
             self._response_posts: list[ResponsePost] = []
             self._down = False
+            self._hooks: dict[str, Callable[[], None]] = {}
             self._last_micros = 0
             self._view_counter = 0
             self._changed.notify_all()
@@ -694,6 +695,15 @@ class FakeSlack:
             queue = self._failures.setdefault(method, deque())
             queue.extend(_Failure(status, retry_after, error) for _ in range(times))
 
+    def before_answering(self, method: str, hook: Callable[[], None] | None) -> None:
+        """Run `hook` once, after the next `method` call has done its work and before it is
+        answered: what a click landing in the middle of the bot's call would do."""
+        with self._changed:
+            if hook is None:
+                self._hooks.pop(method, None)
+            else:
+                self._hooks[method] = hook
+
     def set_down(self, down: bool) -> None:
         """While down every /api/ call is answered 503, as when Slack is out."""
         with self._changed:
@@ -772,7 +782,12 @@ class FakeSlack:
         failure = self._take_failure(method)
         if failure is not None:
             return self._fail(call, failure)
-        return self._finish(call, self._answer(method, params, token))
+        body = self._answer(method, params, token)
+        with self._changed:
+            hook = self._hooks.pop(method, None)
+        if hook is not None:
+            hook()
+        return self._finish(call, body)
 
     def _take_failure(self, method: str) -> _Failure | None:
         with self._changed:
