@@ -23,6 +23,8 @@ _ENV_NAMES = {
     "pagerduty_events_url": "PAGERDUTY_EVENTS_URL",
     "policy_path": "ESCBOT_POLICY",
     "sweep_interval": "ESCBOT_SWEEP_INTERVAL",
+    "ssl_cert_file": "SSL_CERT_FILE",
+    "requests_ca_bundle": "REQUESTS_CA_BUNDLE",
 }
 _FIELD_OF = {name: field for field, name in _ENV_NAMES.items()}
 

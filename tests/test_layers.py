@@ -65,7 +65,16 @@ RULES = [
     ),
     (
         ["handlers"],
-        ("sqlalchemy", "redis", "bot.db", "bot.control", "bot.slack"),
+        (
+            "sqlalchemy",
+            "redis",
+            "bot.db",
+            "bot.control",
+            "bot.slack.worker",
+            "bot.slack.agent_events",
+            "bot.slack.app",
+            "bot.slack.http",
+        ),
         "listeners reach the store and Redis only through the service",
     ),
 ]
