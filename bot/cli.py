@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     audit = sub.add_parser("audit", help="check or export the audit log")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
-    audit_sub.add_parser("verify", help="check the hash chain")
+    audit_sub.add_parser("verify", help="check the hash chain (safe beside a running bot)")
     export = audit_sub.add_parser("export", help="write the audit log out")
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     export.add_argument("--since", type=_since, help="only rows at or after this ISO 8601 time")
@@ -167,7 +167,9 @@ def _dispatch(args: argparse.Namespace) -> int:
             settings, http=args.http, host=args.host, port=args.port, migrate=not args.no_migrate
         )
     if args.command == "audit":
-        return _audit(settings, args)
+        from bot.cli_audit import run_audit
+
+        return run_audit(settings, args)
     return _control(settings, args)
 
 
@@ -201,37 +203,6 @@ def _migrate(settings: Settings) -> int:
     else:
         print(f"database migrated from {before or 'empty'} to {after}")
     return 0
-
-
-def _audit(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.db import audit
-    from bot.db.store import Store
-
-    store = Store.from_url(settings.database_url)
-    try:
-        store.require_migrated()
-        with store.transaction() as session:
-            if args.audit_command == "verify":
-                result = audit.verify(session)
-                if not result.ok:
-                    print(
-                        f"audit chain BROKEN at row {result.first_bad_seq}: {result.problem} "
-                        f"({result.checked} rows before it are intact)",
-                        file=sys.stderr,
-                    )
-                    return 1
-                print(f"audit chain intact: {result.checked} rows verified")
-                return 0
-            records = audit.iter_records(session, since=args.since)
-            if args.output is None:
-                audit.export(records, sys.stdout, args.format)
-            else:
-                with args.output.open("w", encoding="utf-8", newline="") as out:
-                    count = audit.export(records, out, args.format)
-                print(f"wrote {count} rows to {args.output}", file=sys.stderr)
-            return 0
-    finally:
-        store.dispose()
 
 
 def _control(settings: Settings, args: argparse.Namespace) -> int:

@@ -25,6 +25,11 @@ class Store:
         self._writers = threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
         reader = engine.execution_options(read_only=True)
         self._read_sessions = sessionmaker(reader, expire_on_commit=False)
+        if engine.dialect.name == "postgresql":
+            reader = engine.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
+        self._snapshot_sessions = sessionmaker(reader, expire_on_commit=False)
 
     @classmethod
     def from_url(cls, url: str) -> Store:
@@ -44,6 +49,15 @@ class Store:
         """A read-only transaction. On SQLite it takes no write lock (WAL lets it read
         beside a writer); a writer's BEGIN IMMEDIATE is only for what may write."""
         with self._read_sessions.begin() as session:
+            yield session
+            session.rollback()
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Session]:
+        """A read-only transaction that sees the database as it was at its first read,
+        to the end: REPEATABLE READ on PostgreSQL, a deferred read transaction on SQLite
+        (WAL). Neither holds up a writer, however long it runs."""
+        with self._snapshot_sessions.begin() as session:
             yield session
             session.rollback()
 
