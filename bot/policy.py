@@ -23,7 +23,7 @@ from bot.errors import ConfigError
 from bot.validation import one_line
 
 Role = Literal["operator", "admin"]
-_DURATION = re.compile(r"^\s*(\d+)\s*([smh])\s*$")
+_DURATION = re.compile(r"^\s*([+-]?\d+)\s*([smh])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
 _MEMBER = re.compile(r"^[UWS][A-Z0-9]{2,}$")
 _CHANNEL = re.compile(r"^[CG][A-Z0-9]{2,}$")
@@ -34,8 +34,10 @@ def parse_duration(value: object) -> timedelta:
     if isinstance(value, timedelta):
         return value
     match = _DURATION.match(str(value)) if isinstance(value, str | int) else None
-    if not match or int(match.group(1)) <= 0:
+    if not match:
         raise ValueError(f"{value!r} is not a duration (use e.g. 90s, 5m or 2h)")
+    if int(match.group(1)) <= 0:
+        raise ValueError(f"{value!r}: a duration must be positive (use e.g. 90s, 5m or 2h)")
     return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
 
 
@@ -140,6 +142,53 @@ class Policy(BaseModel):
         index = names.index(name)
         return self.tiers[index + 1] if index + 1 < len(self.tiers) else None
 
+    @property
+    def unavailable(self) -> str | None:
+        """Why the policy could not be read, for a break-glass stand-in; None for a policy."""
+        return None
+
+
+UNAVAILABLE_VERSION = "unavailable"
+
+
+class UnavailablePolicy(Policy):
+    """What the break-glass CLI acts under when the policy file cannot be read or
+    validated: no roles (only the trusted `cli:` and system actors are allowed) and no
+    tiers (anything that routes or climbs escalations stops, saying why). Never loaded by
+    `serve`; audit rows written under it record the version `unavailable` and the why."""
+
+    problem: str = Field(exclude=True)
+
+    @classmethod
+    def because(cls, problem: str) -> UnavailablePolicy:
+        return cls.model_construct(
+            roles=Roles.model_construct(operator=[], admin=[]),
+            tiers=[],
+            on_final_timeout="none",
+            version=UNAVAILABLE_VERSION,
+            problem=" ".join(problem.split()),
+        )
+
+    @property
+    def unavailable(self) -> str | None:
+        return self.problem
+
+    def _refuse(self) -> ConfigError:
+        return ConfigError(f"ESCBOT_POLICY: the policy is unavailable ({self.problem})")
+
+    @property
+    def first_tier(self) -> Tier:
+        raise self._refuse()
+
+    def tier(self, name: str | None) -> Tier:
+        raise self._refuse()
+
+    def tier_names(self) -> list[str]:
+        raise self._refuse()
+
+    def next_tier(self, name: str) -> Tier | None:
+        raise self._refuse()
+
 
 def policy_version(content: bytes) -> str:
     return "sha256:" + hashlib.sha256(content).hexdigest()[:16]
@@ -169,7 +218,7 @@ def load_policy(path: Path | str) -> Policy:
     try:
         content = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(f"ESCBOT_POLICY: policy file {path} does not exist") from None
+        raise ConfigError(f"ESCBOT_POLICY: policy file {path.absolute()} does not exist") from None
     except OSError as exc:
-        raise ConfigError(f"ESCBOT_POLICY: cannot read {path}: {exc.strerror}") from None
+        raise ConfigError(f"ESCBOT_POLICY: cannot read {path.absolute()}: {exc.strerror}") from None
     return parse_policy(content, source=str(path))

@@ -9,7 +9,7 @@ from contextlib import contextmanager, nullcontext
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.db.engine import make_engine
+from bot.db.engine import location, make_engine
 from bot.db.migrate import current_revision, head_revision
 from bot.errors import ConfigError
 
@@ -69,8 +69,8 @@ class Store:
         current, head = current_revision(self.engine), head_revision()
         if current != head:
             raise ConfigError(
-                f"DATABASE_URL: the database is at revision {current or 'none'}, "
-                f"not {head}: run `escbot migrate`"
+                f"DATABASE_URL: the database at {location(self.engine.url)} is at revision "
+                f"{current or 'none'}, not {head}: run `escbot migrate`"
             )
 
     def dispose(self) -> None:
