@@ -10,8 +10,9 @@ first). Measured in the same run, per database:
 - µs per row, median of `--repeat` verifies;
 - how long a kill waits when sent half way through a verify running in another process
   (against a kill with nothing else running);
-- with kills written continuously, how many of `--repeat` verifies report a broken chain
-  (every one of them wrongly: the chain is honest).
+- with kills written continuously (same process, another connection), how many of
+  `--repeat` verifies report a broken chain (every one of them wrongly: the chain is
+  honest), and how the kills fared: how many failed, the longest one.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import redis
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from bench.common import REDIS_URL, database, save
@@ -150,22 +152,36 @@ def kill_during(way: str, url: str, killer: Killer, duration: float) -> float:
     return waited
 
 
-def false_alarms(
+def with_writer(
     way: Callable[[Store], audit.VerifyResult], store: Store, killer: Killer, repeat: int
-) -> int:
+) -> dict[str, float]:
+    """`repeat` verifies back to back while kills are written continuously: how many say
+    the (honest) chain is broken, how many kills failed, and the longest a kill took."""
     stop = threading.Event()
+    waits: list[float] = []
+    failed = 0
 
     def write() -> None:
+        nonlocal failed
         while not stop.is_set():
-            killer.kill()
+            try:
+                waits.append(killer.kill())
+            except OperationalError:  # SQLite's busy timeout: "database is locked"
+                failed += 1
 
     writer = threading.Thread(target=write)
     writer.start()
     try:
-        return sum(not way(store).ok for _ in range(repeat))
+        alarms = sum(not way(store).ok for _ in range(repeat))
     finally:
         stop.set()
         writer.join()
+    return {
+        "false_alarms": alarms,
+        "kills": len(waits),
+        "kills_failed": failed,
+        "kill_max_ms": max(waits, default=0.0) * 1e3,
+    }
 
 
 def run_kind(kind: str, rows: int, repeat: int) -> dict[str, object]:
@@ -186,20 +202,23 @@ def run_kind(kind: str, rows: int, repeat: int) -> dict[str, object]:
                 assert outcome.ok, outcome.problem
             per_row = statistics.median(times) / outcome.checked * 1e6
             waits = [kill_during(name, url, killer, statistics.median(times)) for _ in range(3)]
-            alarms = false_alarms(way, store, killer, repeat)
+            busy = with_writer(way, store, killer, repeat)
             result[name] = {
                 "rows": outcome.checked,
                 "median_s": statistics.median(times),
                 "us_per_row": per_row,
                 "kill_during_verify_ms": statistics.median(waits) * 1e3,
-                "false_alarms": alarms,
                 "runs": repeat,
+                **busy,
             }
             print(
                 f"  {kind:<10} {name:<6} {per_row:6.2f} µs/row "
                 f"({statistics.median(times):5.2f} s for {outcome.checked:,} rows); "
-                f"a kill during it waits {statistics.median(waits) * 1e3:7.1f} ms "
-                f"(idle {idle * 1e3:.1f} ms); false alarms with writers: {alarms}/{repeat}",
+                f"a kill half way waits {statistics.median(waits) * 1e3:7.1f} ms "
+                f"(idle {idle * 1e3:.1f} ms)\n"
+                f"  {'':<17} with kills written throughout: false alarms "
+                f"{busy['false_alarms']}/{repeat}, kills {busy['kills']:.0f} "
+                f"({busy['kills_failed']:.0f} failed), longest {busy['kill_max_ms']:.0f} ms",
                 flush=True,
             )
         killer.close()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from sqlalchemy import String, Text, bindparam, func, select, type_coerce
+from sqlalchemy import String, Text, bindparam, cast, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from bot.clock import iso
@@ -185,12 +185,16 @@ Progress = Callable[[int, int], None]  # (rows checked, rows to check)
 _HASHED = tuple(name for name in EXPORT_FIELDS if name != "hash")
 _READ_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == HEAD_ID)
 _LAST_SEQ = select(func.max(_AUDIT.c.seq))
-# The columns as the driver returns them: SQLAlchemy's processing of SQLite's datetime
-# text (a regular expression per value) and JSON (a wrapper per value) cost more than the
-# rest of a row's check; `_plain` decodes them with the C parsers instead.
-_RAW = {"at": String(), "state": Text(), "detail": Text()}
+# The columns as plain as the drivers give them: SQLAlchemy's processing of SQLite's
+# datetime text (a regular expression per value) and psycopg's loading of JSON (a Python
+# call per value, on bytes) cost more than the rest of a row's check. JSON arrives as
+# text and `at` as the driver has it; `_plain` decodes them with the C parsers.
 _COLUMNS = tuple(
-    type_coerce(_AUDIT.c[name], _RAW[name]) if name in _RAW else _AUDIT.c[name]
+    cast(_AUDIT.c[name], Text()).label(name)
+    if name in ("state", "detail")
+    else type_coerce(_AUDIT.c[name], String()).label(name)
+    if name == "at"
+    else _AUDIT.c[name]
     for name in EXPORT_FIELDS
 )
 _AT, _STATE, _DETAIL = (EXPORT_FIELDS.index(name) for name in ("at", "state", "detail"))
@@ -202,17 +206,16 @@ _PAGE = (
 )
 
 
-def _plain(row: Sequence[Any], json_text: bool) -> list[Any]:
-    """A row of `_COLUMNS` with `at` as an aware UTC datetime and the JSON decoded (on
-    SQLite it arrives as text; psycopg decodes it itself). ValueError if unreadable."""
+def _plain(row: Sequence[Any]) -> list[Any]:
+    """A row of `_COLUMNS` with `at` as an aware UTC datetime (SQLite gives text, psycopg
+    a datetime) and the JSON decoded. ValueError if a value is unreadable."""
     values = list(row)
     at = values[_AT]
     moment = datetime.fromisoformat(at) if isinstance(at, str) else at
     values[_AT] = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    if json_text:
-        for index in (_STATE, _DETAIL):
-            if values[index] is not None:
-                values[index] = json.loads(values[index])
+    for index in (_STATE, _DETAIL):
+        if values[index] is not None:
+            values[index] = json.loads(values[index])
     return values
 
 
@@ -227,7 +230,6 @@ def verify(session: Session, batch: int = 5000, progress: Progress | None = None
     if head is None:
         return VerifyResult(0, None, "the audit head row is missing")
     head_seq, head_hash = head
-    json_text = connection.dialect.name == "sqlite"
     expected_prev, checked = GENESIS_HASH, 0
     while checked < head_seq:
         params = {"after": checked, "upto": head_seq, "size": batch}
@@ -243,7 +245,7 @@ def verify(session: Session, batch: int = 5000, progress: Progress | None = None
             if prev_hash != expected_prev:
                 return VerifyResult(checked, seq, f"row {seq} does not link to row {seq - 1}")
             try:
-                fields = dict(zip(_HASHED, _plain(raw, json_text), strict=False))
+                fields = dict(zip(_HASHED, _plain(raw), strict=False))
             except ValueError:
                 return VerifyResult(checked, seq, f"row {seq} was changed: it is unreadable")
             if row_hash(**fields) != stored:
@@ -312,12 +314,11 @@ def iter_records(
         query = query.where(_AUDIT.c.at >= since)
     query = query.where(_AUDIT.c.seq > bindparam("after")).order_by(_AUDIT.c.seq).limit(batch)
     connection = session.connection()
-    json_text = connection.dialect.name == "sqlite"
     after = 0
     while True:
         rows = connection.execute(query, {"after": after}).all()
         for row in rows:
-            yield AuditRecord(**dict(zip(EXPORT_FIELDS, _plain(row, json_text), strict=True)))
+            yield AuditRecord(**dict(zip(EXPORT_FIELDS, _plain(row), strict=True)))
         if len(rows) < batch:
             return
         after = rows[-1][0]
