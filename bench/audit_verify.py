@@ -186,48 +186,56 @@ def with_writer(
 
 def run_kind(kind: str, rows: int, repeat: int) -> dict[str, object]:
     prefix = f"bench-verify-{uuid.uuid4().hex[:8]}:"
-    with database(kind) as url:
-        store = Store.from_url(url)
-        fill(store, rows)
-        killer = Killer(url, prefix)
-        result: dict[str, object] = {}
-        idle = statistics.median(killer.kill() for _ in range(20))
-        result["kill_idle_ms"] = idle * 1e3
-        for name, way in WAYS.items():
-            times = []
-            for _ in range(repeat):
-                start = time.perf_counter()
-                outcome = way(store)
-                times.append(time.perf_counter() - start)
-                assert outcome.ok, outcome.problem
-            per_row = statistics.median(times) / outcome.checked * 1e6
-            waits = [kill_during(name, url, killer, statistics.median(times)) for _ in range(3)]
-            busy = with_writer(way, store, killer, repeat)
-            result[name] = {
-                "rows": outcome.checked,
-                "median_s": statistics.median(times),
-                "us_per_row": per_row,
-                "kill_during_verify_ms": statistics.median(waits) * 1e3,
-                "runs": repeat,
-                **busy,
-            }
-            print(
-                f"  {kind:<10} {name:<6} {per_row:6.2f} µs/row "
-                f"({statistics.median(times):5.2f} s for {outcome.checked:,} rows); "
-                f"a kill half way waits {statistics.median(waits) * 1e3:7.1f} ms "
-                f"(idle {idle * 1e3:.1f} ms)\n"
-                f"  {'':<17} with kills written throughout: false alarms "
-                f"{busy['false_alarms']}/{repeat}, kills {busy['kills']:.0f} "
-                f"({busy['kills_failed']:.0f} failed), longest {busy['kill_max_ms']:.0f} ms",
-                flush=True,
-            )
-        killer.close()
-        store.dispose()
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=f"{prefix}*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    try:
+        with database(kind) as url:
+            store = Store.from_url(url)
+            killer = Killer(url, prefix)
+            try:
+                fill(store, rows)
+                return measure(kind, url, store, killer, repeat)
+            finally:
+                killer.close()
+                store.dispose()
+    finally:
+        client = redis.Redis.from_url(REDIS_URL)
+        keys = list(client.scan_iter(match=f"{prefix}*"))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
+def measure(kind: str, url: str, store: Store, killer: Killer, repeat: int) -> dict[str, object]:
+    result: dict[str, object] = {}
+    idle = statistics.median(killer.kill() for _ in range(20))
+    result["kill_idle_ms"] = idle * 1e3
+    for name, way in WAYS.items():
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            outcome = way(store)
+            times.append(time.perf_counter() - start)
+            assert outcome.ok, outcome.problem
+        per_row = statistics.median(times) / outcome.checked * 1e6
+        waits = [kill_during(name, url, killer, statistics.median(times)) for _ in range(3)]
+        busy = with_writer(way, store, killer, repeat)
+        result[name] = {
+            "rows": outcome.checked,
+            "median_s": statistics.median(times),
+            "us_per_row": per_row,
+            "kill_during_verify_ms": statistics.median(waits) * 1e3,
+            "runs": repeat,
+            **busy,
+        }
+        print(
+            f"  {kind:<10} {name:<6} {per_row:6.2f} µs/row "
+            f"({statistics.median(times):5.2f} s for {outcome.checked:,} rows); "
+            f"a kill half way waits {statistics.median(waits) * 1e3:7.1f} ms "
+            f"(idle {idle * 1e3:.1f} ms)\n"
+            f"  {'':<17} with kills written throughout: false alarms "
+            f"{busy['false_alarms']}/{repeat}, kills {busy['kills']:.0f} "
+            f"({busy['kills_failed']:.0f} failed), longest {busy['kill_max_ms']:.0f} ms",
+            flush=True,
+        )
     return result
 
 
