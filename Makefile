@@ -32,3 +32,4 @@ bench: $(VENV)/.installed services
 	$(BIN)/python bench/slack_kill.py
 	$(BIN)/python bench/sweep.py
 	$(BIN)/python bench/agent.py
+	$(BIN)/python bench/audit_verify.py

@@ -9,106 +9,30 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import re
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, TextIO
 
-from bot.cli_policy import add_policy_parser, run_policy
-from bot.clock import iso, parse_iso
+from bot.cli_parser import build_parser
+from bot.cli_policy import run_policy
+from bot.clock import iso
+from bot.control import ControlPlaneError
 from bot.core.reconcile import ReconcileReport
 from bot.errors import ConfigError, ControlPlaneUnavailable, EscbotError
 from bot.keys import ALL
+from bot.policy import UNAVAILABLE_VERSION, Policy, UnavailablePolicy, load_policy
 from bot.records import Overview, TaskStatus
 from bot.settings import Settings, load_settings
 from bot.summaries import PlainStyle, overview_sections, plain, status_sections
-from bot.verbs import VERBS, Reply, Request, Verb, perform, verbs_for
+from bot.verbs import VERBS, Reply, Request, Verb, perform
 
 EXIT_USAGE = 2
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
-
-
-def _by(value: str) -> str:
-    if not _NAME.match(value):
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is not a name (letters, digits, . _ @ -; at most 100)"
-        )
-    return value
-
-
-def _since(value: str) -> datetime:
-    try:
-        return parse_iso(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not an ISO 8601 time") from None
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="escbot",
-        description="Escalation and override bot for AI agents.",
-        epilog="Exit codes: 0 done, 1 refused or nothing changed, 2 configuration or usage "
-        "error, 3 recorded but not yet written to Redis.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    serve = sub.add_parser("serve", help="run the bot (Socket Mode with SLACK_APP_TOKEN)")
-    serve.add_argument("--http", action="store_true", help="serve Slack's HTTP requests")
-    serve.add_argument("--port", type=int, default=3000, help="HTTP port (default 3000)")
-    serve.add_argument("--host", default="0.0.0.0", help="HTTP address (default 0.0.0.0)")
-    serve.add_argument("--no-migrate", action="store_true", help="do not migrate on start")
-
-    sub.add_parser("migrate", help="bring the database to the newest revision")
-    schema = sub.add_parser("schema", help="print the JSON Schemas of the contracts")
-    schema.add_argument("name", nargs="?", help="one contract (default: all)")
-
-    audit = sub.add_parser("audit", help="check or export the audit log")
-    audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
-    audit_sub.add_parser("verify", help="check the hash chain")
-    export = audit_sub.add_parser("export", help="write the audit log out")
-    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
-    export.add_argument("--since", type=_since, help="only rows at or after this ISO 8601 time")
-    export.add_argument("--output", "-o", type=Path, help="file to write (default stdout)")
-
-    for verb in verbs_for("cli"):
-        _add_verb(sub, verb)
-    add_policy_parser(sub)
-    return parser
-
-
-def _add_verb(sub: Any, verb: Verb) -> None:
-    """A subcommand from the verb table (bot/verbs.py)."""
-    summary = verb.summary + (f" (`all`: {verb.everything})" if verb.everything else "")
-    command = sub.add_parser(verb.name, help=summary)
-    if verb.target != "none":
-        what = {"escalation": "the escalation id"}.get(verb.target, "the task id")
-        command.add_argument(
-            "target",
-            metavar=verb.target_word.strip("<>").upper(),
-            help=what + (", or all" if verb.target == "task_or_all" else ""),
-        )
-    for option in verb.options:
-        if option.positional:
-            command.add_argument(option.name, choices=option.choices or None, help=option.help)
-        else:
-            command.add_argument(f"--{option.name}", default=None, help=option.help)
-    if verb.text == "required":
-        command.add_argument("text", metavar=verb.text_name.upper(), help=f"the {verb.text_name}")
-    elif verb.text == "optional":
-        command.add_argument(
-            f"--{verb.text_name}",
-            dest="text",
-            metavar=verb.text_name.upper(),
-            default=None,
-            help="why (recorded in the audit)",
-        )
-    if verb.changes:
-        command.add_argument("--by", required=True, type=_by, help="your name, for the audit")
-    elif verb.name in {"status", "list"}:
-        command.add_argument("--json", action="store_true", help="machine-readable output")
+EXIT_PENDING = 3
+# What needs no database, and what may create one.
+_NO_DATABASE = frozenset({"schema", "policy"})
+_CREATES_DATABASE = frozenset({"migrate", "serve"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -120,8 +44,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for noisy in ("alembic", "apscheduler", "slack_bolt", "slack_sdk"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    settings: Settings | None = None
     try:
-        return _dispatch(args)
+        if args.command == "serve":  # checks its settings and policy itself, naming all problems
+            from bot.serve import serve_from_environment
+
+            return serve_from_environment(
+                http=args.http, host=args.host, port=args.port, migrate=not args.no_migrate
+            )
+        settings = load_settings()
+        return _dispatch(settings, args)
     except EscbotError as exc:
         print(f"escbot: {exc.message}", file=sys.stderr)
         if isinstance(exc, ControlPlaneUnavailable):
@@ -131,47 +63,57 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
         return exc.exit_code
+    except ControlPlaneError as exc:  # reconcile: nothing was written, nothing is lost
+        print(
+            f"escbot: REDIS_URL: cannot write Redis ({exc}); nothing was changed and nothing "
+            "is lost (the database holds every kill and pause): run `escbot reconcile` again "
+            "once Redis is back",
+            file=sys.stderr,
+        )
+        return EXIT_PENDING
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `escbot audit export | head`
         sys.stderr.close()
         return 0
     except Exception as exc:  # the database or Redis cannot be reached: one line, no traceback
-        message = _describe_outage(exc)
+        message = _describe_outage(exc, settings)
         if message is None:
             raise
         print(f"escbot: {message}", file=sys.stderr)
         return EXIT_USAGE
 
 
-def _describe_outage(exc: Exception) -> str | None:
+def _describe_outage(exc: Exception, settings: Settings | None) -> str | None:
     from redis import RedisError
     from sqlalchemy.exc import OperationalError
 
+    from bot.db.engine import location
+
     if isinstance(exc, OperationalError):
         detail = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        return f"DATABASE_URL: cannot use the database: {detail}"
+        where = f" at {location(settings.database_url)}" if settings is not None else ""
+        return f"DATABASE_URL: cannot use the database{where}: {detail}"
     if isinstance(exc, RedisError):
         return f"REDIS_URL: cannot use Redis: {exc}"
     return None
 
 
-def _dispatch(args: argparse.Namespace) -> int:
-    if args.command == "serve":  # checks its settings and policy itself, naming all problems
-        from bot.serve import serve_from_environment
-
-        return serve_from_environment(
-            http=args.http, host=args.host, port=args.port, migrate=not args.no_migrate
-        )
-    settings = load_settings()
+def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "schema":
         return _schema(args.name, sys.stdout)
+    if args.command not in _NO_DATABASE | _CREATES_DATABASE:
+        from bot.db.engine import require_existing
+
+        require_existing(settings.database_url)
     if args.command == "migrate":
         return _migrate(settings)
-    if args.command == "audit":
-        return _audit(settings, args)
     if args.command == "policy":
         return run_policy(args, settings.policy_path)
+    if args.command == "audit":
+        from bot.cli_audit import run_audit
+
+        return run_audit(settings, args)
     return _control(settings, args)
 
 
@@ -191,7 +133,7 @@ def _schema(name: str | None, out: TextIO) -> int:
 
 def _migrate(settings: Settings) -> int:
     from bot.db import migrate
-    from bot.db.engine import make_engine
+    from bot.db.engine import location, make_engine
 
     engine = make_engine(settings.database_url)
     try:
@@ -200,49 +142,38 @@ def _migrate(settings: Settings) -> int:
         after = migrate.current_revision(engine)
     finally:
         engine.dispose()
+    where = location(settings.database_url)
     if before == after:
-        print(f"database already at revision {after}")
+        print(f"database {where} already at revision {after}")
     else:
-        print(f"database migrated from {before or 'empty'} to {after}")
+        print(f"database {where} migrated from {before or 'empty'} to {after}")
     return 0
 
 
-def _audit(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.db import audit
-    from bot.db.store import Store
-
-    store = Store.from_url(settings.database_url)
+def _policy_for(verb: Verb, settings: Settings) -> tuple[Policy, str | None]:
+    """The policy; for a break-glass verb, a stand-in when it cannot be read, and the one
+    line of warning to show (the command acts; its audit rows say the policy was
+    unavailable, and why)."""
     try:
-        store.require_migrated()
-        with store.transaction() as session:
-            if args.audit_command == "verify":
-                result = audit.verify(session)
-                if not result.ok:
-                    print(
-                        f"audit chain BROKEN at row {result.first_bad_seq}: {result.problem} "
-                        f"({result.checked} rows before it are intact)",
-                        file=sys.stderr,
-                    )
-                    return 1
-                print(f"audit chain intact: {result.checked} rows verified")
-                return 0
-            records = audit.iter_records(session, since=args.since)
-            if args.output is None:
-                audit.export(records, sys.stdout, args.format)
-            else:
-                with args.output.open("w", encoding="utf-8", newline="") as out:
-                    count = audit.export(records, out, args.format)
-                print(f"wrote {count} rows to {args.output}", file=sys.stderr)
-            return 0
-    finally:
-        store.dispose()
+        return load_policy(settings.policy_path), None
+    except ConfigError as exc:
+        if not verb.break_glass:
+            raise
+        stand_in = UnavailablePolicy.because(exc.message)
+        return stand_in, (
+            f"escbot: warning: acting without the policy ({stand_in.problem}); "
+            f"the audit records policy_version {UNAVAILABLE_VERSION} and why"
+        )
 
 
 def _control(settings: Settings, args: argparse.Namespace) -> int:
     from bot.runtime import build_runtime
 
     verb = VERBS[args.command]
-    runtime = build_runtime(settings)
+    policy, warning = _policy_for(verb, settings)
+    runtime = build_runtime(settings, policy=policy)
+    if warning is not None:  # after the database's checks: a wrong database stops it first
+        print(warning, file=sys.stderr)
     try:
         target = getattr(args, "target", None)
         if verb.target == "task_or_all" and target is not None and target.lower() == ALL:

@@ -123,8 +123,11 @@ class Settings(BaseSettings):
             url = make_url(value)
         except ArgumentError as exc:
             raise ValueError(f"is not a SQLAlchemy URL ({exc})") from None
-        if url.get_backend_name() not in {"sqlite", "postgresql"}:
+        backend = url.get_backend_name()
+        if backend not in {"sqlite", "postgresql", "postgres"}:
             raise ValueError("must be a sqlite:// or postgresql:// URL")
+        if backend == "postgres":  # the common spelling; SQLAlchemy knows only postgresql
+            return "postgresql" + value.strip().removeprefix("postgres")
         return value
 
     @property

@@ -68,6 +68,9 @@ class Verb:
     options: tuple[Option, ...] = ()
     changes: bool = True  # False for reads: no --by on the CLI
     everything: str = ""  # for target task_or_all: what the `all` form does (admin only)
+    # The CLI runs it even when the policy cannot be read (a warning, and the audit row
+    # says so): stopping and inspecting must never wait for a fixed YAML file.
+    break_glass: bool = False
 
     @property
     def target_word(self) -> str:
@@ -121,6 +124,7 @@ _TABLE = (
         target="task_or_all",
         text="optional",
         everything="stop every task at once",
+        break_glass=True,
     ),
     Verb(
         "revive",
@@ -128,14 +132,16 @@ _TABLE = (
         _revive,
         target="task_or_all",
         everything="lift `kill all` once a second, different admin confirms",
+        break_glass=True,
     ),
     Verb(
         "pause",
         "make a task wait at its next check",
         lambda s, r: s.pause(r.subject, r.actor, r.text),
         text="optional",
+        break_glass=True,
     ),
-    Verb("resume", "lift a pause", lambda s, r: s.resume(r.subject, r.actor)),
+    Verb("resume", "lift a pause", lambda s, r: s.resume(r.subject, r.actor), break_glass=True),
     Verb(
         "redirect",
         "send the running agent a new instruction",
@@ -166,6 +172,7 @@ _TABLE = (
         lambda s, r: s.status(r.subject),
         who="anyone",
         changes=False,
+        break_glass=True,
     ),
     Verb(
         "list",
@@ -174,6 +181,7 @@ _TABLE = (
         target="none",
         who="anyone",
         changes=False,
+        break_glass=True,
     ),
     Verb(
         "reconcile",
@@ -183,6 +191,7 @@ _TABLE = (
         who="anyone",
         surfaces=frozenset({"cli"}),
         changes=False,
+        break_glass=True,
     ),
 )
 

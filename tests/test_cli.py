@@ -132,9 +132,15 @@ def test_audit_verify_export_and_tamper(cli: Cli, database_url: str) -> None:
 
 def test_configuration_errors_are_one_line(cli: Cli, tmp_path: Path) -> None:
     one_line_error(cli("list", ESCBOT_SWEEP_INTERVAL="soon"), "ESCBOT_SWEEP_INTERVAL")
-    one_line_error(cli("list", ESCBOT_POLICY="missing.yaml"), "missing.yaml does not exist")
+    # `decide` needs the policy (the break-glass verbs warn and act: test_cli_breakglass).
+    decide = ("decide", "01JDAAAAAAAAAAAAAAAAAAAAAA", "approve", "--by", "alice")
+    missing = cli(*decide, ESCBOT_POLICY="missing.yaml")
+    assert missing.code == 2
+    one_line_error(missing, f"{tmp_path / 'missing.yaml'} does not exist")
     (tmp_path / "broken.yaml").write_text(POLICY_YAML.replace("5m", "five"))
-    one_line_error(cli("list", ESCBOT_POLICY="broken.yaml"), "not a duration")
+    broken = cli(*decide, ESCBOT_POLICY="broken.yaml")
+    assert broken.code == 2
+    one_line_error(broken, "not a duration")
     ran = cli("list", DATABASE_URL="postgresql://127.0.0.1:1/none")
     assert ran.code == 2
     one_line_error(ran, "DATABASE_URL")

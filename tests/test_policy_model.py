@@ -85,7 +85,7 @@ def test_a_part_one_policy_means_what_it_meant() -> None:
         ({"stages": {"refund": "wide"}}, "stages.refund"),
         ({"severities": {"urgent": {"ack_timeout": "1m"}}}, "severities.urgent"),
         ({"severities": {"high": {"start": "nowhere"}}}, "severities.high.start: 'nowhere'"),
-        ({"severities": {"high": {"ack_timeout": "0s"}}}, "not a duration"),
+        ({"severities": {"high": {"ack_timeout": "0s"}}}, "a duration must be positive"),
         ({"severities": {"high": {"approvals": 0}}}, "severities.high.approvals"),
         ({"ladders": {"payments": [{**PAYMENTS[0], "name": "triage"}]}}, "unique"),
         ({"ladders": {"tiers": PAYMENTS}}, "ladders.tiers: the name is taken"),

@@ -105,7 +105,11 @@ def test_policy_loads_with_durations_and_a_content_version() -> None:
     [
         (lambda y: y + "colour: red\n", "colour: unknown key"),
         (lambda y: y.replace("ack_timeout: 5m", "ack_timeout: 5 minutes"), "not a duration"),
-        (lambda y: y.replace("ack_timeout: 5m", "ack_timeout: 0s"), "not a duration"),
+        (
+            lambda y: y.replace("ack_timeout: 5m", "ack_timeout: 0s"),
+            "'0s': a duration must be positive",
+        ),
+        (lambda y: y.replace("ack_timeout: 5m", "ack_timeout: -5m"), "must be positive"),
         (lambda y: y.replace("    channel: C0REVIEW\n", ""), "tiers[1].channel: required"),
         (lambda y: y.replace("channel: C0REVIEW", "channel: ''"), "needs a channel"),
         (lambda y: y.replace("channel: C0REVIEW", "channel: '#review'"), "channel id"),

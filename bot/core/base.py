@@ -196,7 +196,7 @@ class ServiceBase:
                 escalation_id=change.escalation_id,
                 reason=change.reason,
                 state=change.state,
-                detail=change.detail,
+                detail=self._noted(change.detail),
             )
             try:
                 keys = self.control.apply(change.effects)
@@ -223,11 +223,23 @@ class ServiceBase:
         self._emit(ServiceEvent(change.event, actor, change.task_id, change.escalation_id, result))
         if failure is not None:
             raise ControlPlaneUnavailable(
-                f"{change.message} It is recorded, but Redis could not be written ({failure}): "
-                "agents will not see it until Redis is back, when it is written automatically.",
+                f"Audit row {record.seq} ({change.action}) is recorded, but Redis could not "
+                f"be written ({failure}): {self._pending(change.effects)} when Redis is back; "
+                "agents do not see it until then.",
                 result,
             )
         return result
+
+    def _pending(self, effects: Sequence[Effect]) -> str:
+        """What Redis is still owed, e.g. `kill:t1 will be set`."""
+        words = {"set": "will be set", "delete": "will be removed", "append": "will get the entry"}
+        owed = [f"{self.control.key_of(e)} {words[e.op]}" for e in effects]
+        return ", ".join(owed) or "nothing"
+
+    def _noted(self, detail: dict[str, Any] | None) -> dict[str, Any] | None:
+        """An audit row's detail, saying why when the policy was unavailable (break-glass)."""
+        why = self.policy.unavailable
+        return detail if why is None else {**(detail or {}), "policy_unavailable": why}
 
     def _record_failure(
         self,
@@ -255,7 +267,9 @@ class ServiceBase:
             task_id=task_id,
             escalation_id=escalation_id,
             reason=f"Redis unreachable: {error}; kept in the database, written when Redis is back",
-            detail={"for_seq": for_seq, "keys": [self.control.key_of(e) for e in effects]},
+            detail=self._noted(
+                {"for_seq": for_seq, "keys": [self.control.key_of(e) for e in effects]}
+            ),
         )
 
     def _deny(
@@ -278,7 +292,7 @@ class ServiceBase:
                 task_id=task_id,
                 escalation_id=escalation_id,
                 reason=f"{attempted} {why}",
-                detail={"attempted": attempted},
+                detail=self._noted({"attempted": attempted}),
             )
         raise NotAllowed(f"not allowed: {attempted} {why}")
 

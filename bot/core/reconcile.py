@@ -83,7 +83,7 @@ class Reconcile(ServiceBase):
                     action=AuditAction.REDIS_RESTORED,
                     policy_version=self.policy.version,
                     reason=f"wrote {len(restored) + len(replayed)} key(s) back into Redis",
-                    detail={"restored": restored[:100], "replayed": replayed[:100]},
+                    detail=self._noted({"restored": restored[:100], "replayed": replayed[:100]}),
                 )
         return ReconcileReport(tuple(restored), tuple(replayed))
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import IO, Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import String, Text, bindparam, cast, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from bot.clock import iso
@@ -40,8 +40,11 @@ EXPORT_FIELDS = (
 )
 
 
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _ENCODER.encode(value)  # one encoder, not one per call: json.dumps(…) with options
 
 
 def row_hash(
@@ -178,38 +181,101 @@ class VerifyResult:
         return self.problem is None
 
 
-def verify(session: Session, batch: int = 1000) -> VerifyResult:
-    expected_prev = GENESIS_HASH
-    expected_seq = 1
-    checked = 0
-    rows = session.execute(
-        select(AuditRow).order_by(AuditRow.seq).execution_options(yield_per=batch)
-    )
-    for row in rows.scalars():
-        if row.seq != expected_seq:
-            return VerifyResult(
-                checked, expected_seq, f"row {expected_seq} is missing (next row is {row.seq})"
-            )
-        if row.prev_hash != expected_prev:
-            return VerifyResult(
-                checked, row.seq, f"row {row.seq} does not link to row {row.seq - 1}"
-            )
-        fields = {name: getattr(row, name) for name in EXPORT_FIELDS if name != "hash"}
-        if row_hash(**fields) != row.hash:
-            return VerifyResult(checked, row.seq, f"row {row.seq} was changed after it was written")
-        expected_prev = row.hash
-        expected_seq += 1
-        checked += 1
-    head = session.get(AuditHead, HEAD_ID)
+Progress = Callable[[int, int], None]  # (rows checked, rows to check)
+_HASHED = tuple(name for name in EXPORT_FIELDS if name != "hash")
+_READ_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == HEAD_ID)
+_LAST_SEQ = select(func.max(_AUDIT.c.seq))
+# The columns as plain as the drivers give them: SQLAlchemy's processing of SQLite's
+# datetime text (a regular expression per value) and psycopg's loading of JSON (a Python
+# call per value, on bytes) cost more than the rest of a row's check. JSON arrives as
+# text and `at` as the driver has it; `_plain` decodes them with the C parsers.
+_COLUMNS = tuple(
+    cast(_AUDIT.c[name], Text()).label(name)
+    if name in ("state", "detail")
+    else type_coerce(_AUDIT.c[name], String()).label(name)
+    if name == "at"
+    else _AUDIT.c[name]
+    for name in EXPORT_FIELDS
+)
+_AT, _STATE, _DETAIL = (EXPORT_FIELDS.index(name) for name in ("at", "state", "detail"))
+_PAGE = (
+    select(*_COLUMNS)
+    .where(_AUDIT.c.seq > bindparam("after"), _AUDIT.c.seq <= bindparam("upto"))
+    .order_by(_AUDIT.c.seq)
+    .limit(bindparam("size"))
+)
+
+
+def _plain(row: Sequence[Any]) -> list[Any]:
+    """A row of `_COLUMNS` with `at` as an aware UTC datetime (SQLite gives text, psycopg
+    a datetime) and the JSON decoded. ValueError if a value is unreadable."""
+    values = list(row)
+    at = values[_AT]
+    moment = datetime.fromisoformat(at) if isinstance(at, str) else at
+    values[_AT] = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    for index in (_STATE, _DETAIL):
+        if values[index] is not None:
+            values[index] = json.loads(values[index])
+    return values
+
+
+def verify(session: Session, batch: int = 5000, progress: Progress | None = None) -> VerifyResult:
+    """Check the chain up to the head as read first. Rows appended meanwhile (their head
+    moves in the same commit) are beyond it and not an error; a row beyond the head that
+    the head never reached was added outside the bot. Plain rows, read in keyset batches.
+
+    Run it in `Store.snapshot()`: one view of the table throughout, and no write lock."""
+    connection = session.connection()
+    head = connection.execute(_READ_HEAD).one_or_none()
     if head is None:
-        return VerifyResult(checked, None, "the audit head row is missing")
-    if head.seq != checked or head.hash != expected_prev:
+        return VerifyResult(0, None, "the audit head row is missing")
+    head_seq, head_hash = head
+    expected_prev, checked = GENESIS_HASH, 0
+    while checked < head_seq:
+        params = {"after": checked, "upto": head_seq, "size": batch}
+        rows = connection.execute(_PAGE, params).all()
+        if not rows:
+            break
+        for raw in rows:
+            seq, prev_hash, stored = raw[0], raw[-2], raw[-1]
+            if seq != checked + 1:
+                return VerifyResult(
+                    checked, checked + 1, f"row {checked + 1} is missing (next row is {seq})"
+                )
+            if prev_hash != expected_prev:
+                return VerifyResult(checked, seq, f"row {seq} does not link to row {seq - 1}")
+            try:
+                fields = dict(zip(_HASHED, _plain(raw), strict=False))
+            except ValueError:
+                return VerifyResult(checked, seq, f"row {seq} was changed: it is unreadable")
+            if row_hash(**fields) != stored:
+                return VerifyResult(checked, seq, f"row {seq} was changed after it was written")
+            expected_prev = stored
+            checked += 1
+        if progress is not None:
+            progress(checked, head_seq)
+    if checked < head_seq:
         return VerifyResult(
             checked,
-            checked + 1 if head.seq > checked else head.seq,
-            f"the chain ends at row {checked} but its head names row {head.seq}: "
-            "rows were removed or added outside the bot",
+            checked + 1,
+            f"the chain ends at row {checked} but its head names row {head_seq}: "
+            "rows were removed outside the bot",
         )
+    if expected_prev != head_hash:
+        return VerifyResult(
+            checked, head_seq, f"the head's hash is not row {head_seq}'s: it was changed"
+        )
+    last = connection.execute(_LAST_SEQ).scalar()
+    if last is not None and last > head_seq:
+        # Read after the last row: a head that has moved past it means honest appends.
+        now = connection.execute(_READ_HEAD).one_or_none()
+        if now is None or last > now.seq:
+            return VerifyResult(
+                checked,
+                head_seq + 1,
+                f"row {last} is beyond the chain's head (row {head_seq}): "
+                "rows were added outside the bot",
+            )
     return VerifyResult(checked)
 
 
@@ -239,12 +305,23 @@ def has_records_after(session: Session, seq: int) -> bool:
     return session.scalar(select(AuditRow.seq).where(AuditRow.seq > seq).limit(1)) is not None
 
 
-def iter_records(session: Session, since: datetime | None = None) -> Iterator[AuditRecord]:
-    query = select(AuditRow).order_by(AuditRow.seq)
+def iter_records(
+    session: Session, since: datetime | None = None, batch: int = 5000
+) -> Iterator[AuditRecord]:
+    """Every row in order (those at or after `since`), as plain rows in keyset batches."""
+    query = select(*_COLUMNS)
     if since is not None:
-        query = query.where(AuditRow.at >= since)
-    for row in session.execute(query.execution_options(yield_per=1000)).scalars():
-        yield record_of(row)
+        query = query.where(_AUDIT.c.at >= since)
+    query = query.where(_AUDIT.c.seq > bindparam("after")).order_by(_AUDIT.c.seq).limit(batch)
+    connection = session.connection()
+    after = 0
+    while True:
+        rows = connection.execute(query, {"after": after}).all()
+        for row in rows:
+            yield AuditRecord(**dict(zip(EXPORT_FIELDS, _plain(row), strict=True)))
+        if len(rows) < batch:
+            return
+        after = rows[-1][0]
 
 
 def export(records: Iterator[AuditRecord], out: IO[str], fmt: str) -> int:

@@ -2,18 +2,58 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 
+from bot.errors import ConfigError
+
 
 def normalise_url(url: str | URL) -> URL:
+    """`postgres://` (Heroku's and libpq's spelling) and `postgresql://` both mean
+    PostgreSQL over psycopg 3 unless a driver is named."""
     parsed = make_url(url)
-    if parsed.drivername in {"postgres", "postgresql"}:
-        parsed = parsed.set(drivername="postgresql+psycopg")
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend in {"postgres", "postgresql"}:
+        parsed = parsed.set(drivername=f"postgresql+{driver or 'psycopg'}")
     return parsed
+
+
+def sqlite_file(url: str | URL) -> Path | None:
+    """The absolute path of a SQLite database file; None for other databases and for
+    in-memory SQLite. A relative path is relative to the working directory."""
+    parsed = make_url(url)
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return None
+    if parsed.query.get("uri") in ("true", "1"):  # sqlite:///file:x.db?mode=ro&uri=true
+        if parsed.query.get("mode") == "memory":
+            return None
+        database = database.removeprefix("file:")
+    return Path(database).expanduser().absolute()
+
+
+def location(url: str | URL) -> str:
+    """Where the database is, for messages: a SQLite file's absolute path, otherwise the
+    URL without its password."""
+    path = sqlite_file(url)
+    if path is not None:
+        return str(path)
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def require_existing(url: str | URL) -> None:
+    """Refuse a SQLite file that does not exist rather than let SQLite create an empty
+    one (a second, separate audit log); only `escbot migrate` and `serve` create it."""
+    path = sqlite_file(url)
+    if path is not None and not path.is_file():
+        raise ConfigError(
+            f"DATABASE_URL: no database at {path}: run `escbot migrate` to create it "
+            "there, or set DATABASE_URL to the bot's database"
+        )
 
 
 def make_engine(url: str | URL, **kwargs: Any) -> Engine:

@@ -9,7 +9,7 @@ from contextlib import contextmanager, nullcontext
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.db.engine import make_engine
+from bot.db.engine import location, make_engine
 from bot.db.migrate import current_revision, head_revision
 from bot.errors import ConfigError
 
@@ -25,6 +25,11 @@ class Store:
         self._writers = threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
         reader = engine.execution_options(read_only=True)
         self._read_sessions = sessionmaker(reader, expire_on_commit=False)
+        if engine.dialect.name == "postgresql":
+            reader = engine.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
+        self._snapshot_sessions = sessionmaker(reader, expire_on_commit=False)
 
     @classmethod
     def from_url(cls, url: str) -> Store:
@@ -47,6 +52,15 @@ class Store:
             yield session
             session.rollback()
 
+    @contextmanager
+    def snapshot(self) -> Iterator[Session]:
+        """A read-only transaction that sees the database as it was at its first read,
+        to the end: REPEATABLE READ on PostgreSQL, a deferred read transaction on SQLite
+        (WAL). Neither holds up a writer, however long it runs."""
+        with self._snapshot_sessions.begin() as session:
+            yield session
+            session.rollback()
+
     def ping(self) -> None:
         with self.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
@@ -55,8 +69,8 @@ class Store:
         current, head = current_revision(self.engine), head_revision()
         if current != head:
             raise ConfigError(
-                f"DATABASE_URL: the database is at revision {current or 'none'}, "
-                f"not {head}: run `escbot migrate`"
+                f"DATABASE_URL: the database at {location(self.engine.url)} is at revision "
+                f"{current or 'none'}, not {head}: run `escbot migrate`"
             )
 
     def dispose(self) -> None:

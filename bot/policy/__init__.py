@@ -6,9 +6,11 @@ from bot.policy.fields import Role, Severity, Stage, format_duration, parse_dura
 from bot.policy.holder import PolicyHolder, holder_of
 from bot.policy.loading import load_policy, parse_policy, policy_version, read_policy
 from bot.policy.model import DEFAULT_LADDER, ActionRule, Policy, Route, SeverityRule, Tier
+from bot.policy.unavailable import UNAVAILABLE_VERSION, UnavailablePolicy
 
 __all__ = [
     "DEFAULT_LADDER",
+    "UNAVAILABLE_VERSION",
     "ActionRule",
     "Decision",
     "Evaluation",
@@ -21,6 +23,7 @@ __all__ = [
     "SeverityRule",
     "Stage",
     "Tier",
+    "UnavailablePolicy",
     "decide",
     "evaluate",
     "format_duration",

@@ -14,7 +14,7 @@ Stage = Literal["assist", "narrow", "broad"]
 DecideAs = Literal["auto", "approve", "deny"]
 SEVERITIES: tuple[Severity, ...] = ("low", "medium", "high", "critical")
 
-_DURATION = re.compile(r"^\s*(\d+)\s*([smh])\s*$")
+_DURATION = re.compile(r"^\s*([+-]?\d+)\s*([smh])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
 MEMBER = re.compile(r"^[UWS][A-Z0-9]{2,}$")
 CHANNEL = re.compile(r"^[CG][A-Z0-9]{2,}$")
@@ -26,8 +26,10 @@ def parse_duration(value: object) -> timedelta:
     if isinstance(value, timedelta):
         return value
     match = _DURATION.match(str(value)) if isinstance(value, str | int) else None
-    if not match or int(match.group(1)) <= 0:
+    if not match:
         raise ValueError(f"{value!r} is not a duration (use e.g. 90s, 5m or 2h)")
+    if int(match.group(1)) <= 0:
+        raise ValueError(f"{value!r}: a duration must be positive (use e.g. 90s, 5m or 2h)")
     return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
 
 

@@ -43,9 +43,9 @@ def read_policy(path: Path | str) -> tuple[Policy, bytes]:
     try:
         content = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(f"ESCBOT_POLICY: policy file {path} does not exist") from None
+        raise ConfigError(f"ESCBOT_POLICY: policy file {path.absolute()} does not exist") from None
     except OSError as exc:
-        raise ConfigError(f"ESCBOT_POLICY: cannot read {path}: {exc.strerror}") from None
+        raise ConfigError(f"ESCBOT_POLICY: cannot read {path.absolute()}: {exc.strerror}") from None
     return parse_policy(content, source=str(path)), content
 
 

@@ -237,6 +237,11 @@ class Policy(BaseModel):
     def trigger(self, name: str) -> Trigger | None:
         return next((t for t in self.triggers if t.name == name), None)
 
+    @property
+    def unavailable(self) -> str | None:
+        """Why the policy could not be read, for a break-glass stand-in; None for a policy."""
+        return None
+
     # ------------------------------------------------------------------ ladders and tiers
 
     def all_ladders(self) -> dict[str, list[Tier]]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import pty
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,3 +48,36 @@ class Cli:
             timeout=60,
         )
         return Ran(done.returncode, done.stdout, done.stderr)
+
+    def on_terminal(self, *args: str, **env: str) -> Ran:
+        """Run with stderr on a pseudo-terminal, as when a person types the command."""
+        master, slave = pty.openpty()
+        chunks: list[bytes] = []
+
+        def drain() -> None:
+            while True:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:  # EIO: the other side is closed and everything was read
+                    return
+                if not data:
+                    return
+                chunks.append(data)
+
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+        try:
+            done = subprocess.run(
+                [ESCBOT, *args],
+                cwd=self.cwd,
+                env=self.env | env,
+                stdout=subprocess.PIPE,
+                stderr=slave,
+                text=True,
+                timeout=60,
+            )
+        finally:
+            os.close(slave)
+            reader.join(timeout=10)
+            os.close(master)
+        return Ran(done.returncode, done.stdout, b"".join(chunks).decode(errors="replace"))
