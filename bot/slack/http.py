@@ -120,6 +120,9 @@ class SlackHTTPServer:
             ident="escbot",
             expose_tracebacks=False,
         )
+        # waitress warns each time a request waits for a free worker: a burst of clicks
+        # is not news (the access log shows the time each request took).
+        logging.getLogger("waitress.queue").setLevel(logging.ERROR)
         self.port = int(self.server.getsockname()[1])
         self.thread = threading.Thread(target=self.server.run, name="http", daemon=True)
         self._stopping = threading.Lock()
@@ -134,10 +137,13 @@ class SlackHTTPServer:
             if self._stopped:
                 return
             self._stopped = True
-            if self.thread.is_alive():
-                self._stop(grace)
-            else:
+            if not self.thread.is_alive():
                 self.server.close()
+                return
+            try:
+                self._stop(grace)
+            except RuntimeError as exc:  # the I/O thread died: nothing left to hand over
+                log.error("stopping the HTTP server: %s", exc)
 
     def _stop(self, grace: float) -> None:
         deadline = time.monotonic() + grace
@@ -167,6 +173,8 @@ class SlackHTTPServer:
         trigger.pull_trigger(thunk)
         if not done.wait(5):
             raise RuntimeError("the HTTP server's I/O thread does not answer")
+        if not result:
+            raise RuntimeError(f"{work.__name__} failed in the HTTP server's I/O thread")
         return result[0]
 
     def _stop_accepting(self) -> None:
