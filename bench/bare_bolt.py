@@ -1,5 +1,5 @@
 """The baseline for bench/slack_kill.py: a bare Bolt app whose /agent handler only SETs
-the kill key, served the same way as the bot (threaded HTTP, ack first).
+the kill key, served the same way as the bot (the same HTTP server and front, ack first).
 
     python bench/bare_bolt.py --port N   (env: REDIS_URL, SLACK_SIGNING_SECRET, SLACK_API_URL)
 """
@@ -19,6 +19,7 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from bot.slack.app import fixed_authorize
+from bot.slack.front import SlackFront
 from bot.slack.http import SlackHTTPServer
 
 
@@ -39,7 +40,8 @@ def main() -> None:
         ack()
         client.set(f"{prefix}kill:{command['text'].split()[1]}", "1")
 
-    server = SlackHTTPServer(app, "127.0.0.1", args.port, lambda: {"ok": "ok"})
+    front = SlackFront(app, os.environ["SLACK_SIGNING_SECRET"], lambda: {"ok": "ok"})
+    server = SlackHTTPServer(front, "127.0.0.1", args.port)
     server.start()
     threading.Event().wait()
 

@@ -182,6 +182,8 @@ def serve(
     finally:
         log.info("escbot stopping")
         stop_front()
+        # Work acknowledged before the front stopped (a kill after its ack) is finished.
+        app.listener_runner.listener_executor.shutdown(wait=True)
         scheduler.shutdown(wait=False)
         worker.wake()
         for thread in threads:
@@ -202,10 +204,15 @@ def _start_front(
     app: App, settings: Settings, *, http: bool, host: str, port: int, runtime: Runtime
 ) -> Callable[[], None]:
     if http:
+        from bot.slack.front import SlackFront
         from bot.slack.http import SlackHTTPServer
 
+        assert settings.slack_signing_secret is not None  # check_slack_settings required it
+        front = SlackFront(
+            app, settings.slack_signing_secret.get_secret_value(), lambda: health(runtime)
+        )
         try:
-            server = SlackHTTPServer(app, host, port, lambda: health(runtime))
+            server = SlackHTTPServer(front, host, port)
         except OSError as exc:
             raise ConfigError(
                 f"--port {port}: cannot listen on {host}:{port} ({exc.strerror})"

@@ -32,7 +32,13 @@ from bot.errors import (
     UnknownEscalation,
 )
 from bot.policy import Policy, PolicyHolder, Role, holder_of
-from bot.records import ActionResult, AuditAction, ControlRecord, EscalationRecord
+from bot.records import (
+    ActionResult,
+    AuditAction,
+    AuditRecord,
+    ControlRecord,
+    EscalationRecord,
+)
 
 log = logging.getLogger("bot.service")
 
@@ -56,6 +62,8 @@ class Change:
     effects: list[Effect] = field(default_factory=list)
     escalation: EscalationRecord | None = None
     control: ControlRecord | None = None
+    # Set when the build wrote its audit row itself, in one statement with its change.
+    audited: AuditRecord | None = None
 
 
 Build = Callable[[Session, datetime], Change]
@@ -186,7 +194,7 @@ class ServiceBase:
         with self.store.transaction() as session:
             now = self.clock()
             change = build(session, now)
-            record = audit.append(
+            record = change.audited or audit.append(
                 session,
                 at=now,
                 actor=actor,

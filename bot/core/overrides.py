@@ -21,7 +21,7 @@ from bot.core.base import (
     control_value,
     inbox_effect,
 )
-from bot.db import controls, upkeep
+from bot.db import audit, controls, upkeep
 from bot.errors import NothingChanged
 from bot.keys import ALL
 from bot.policy import Role
@@ -153,7 +153,17 @@ class Overrides(ServiceBase):
         attempted = "kill all" if everything else kind
 
         def build(session: Session, now: datetime) -> Change:
-            activated = controls.activate(
+            # The control and its audit row in one statement: a kill's path to its key.
+            entry = audit.Entry(
+                at=now,
+                actor=actor,
+                action=action,
+                policy_version=self.policy.version,
+                task_id=target,
+                escalation_id=escalation_id,
+                reason=reason,
+            )
+            written = controls.activate_audited(
                 session,
                 kind=kind,
                 target=target,
@@ -161,8 +171,9 @@ class Overrides(ServiceBase):
                 by=actor,
                 at=now,
                 escalation_id=escalation_id,
+                entry=entry,
             )
-            if activated is None:
+            if written is None:
                 current = controls.current(session, kind, target)
                 assert current is not None  # the activation found it active
                 what = "all tasks are" if everything else f"{target} is"
@@ -171,6 +182,7 @@ class Overrides(ServiceBase):
                     f"{what} already {state} (by {current.set_by} at {iso(current.set_at)}: "
                     f"{current.reason})"
                 )
+            activated, record = written
             key = self.control.key_of(Effect(kind, target, "set"))
             if everything:
                 message = "Killed all tasks: kill:all is set; every agent stops at its next check."
@@ -190,6 +202,7 @@ class Overrides(ServiceBase):
                 reason=reason,
                 effects=[Effect(kind, target, "set", control_value(activated))],
                 control=activated,
+                audited=record,
             )
 
         return self._perform(

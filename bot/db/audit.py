@@ -19,11 +19,12 @@ from sqlalchemy import String, Text, bindparam, cast, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from bot.clock import iso
+from bot.db import audit_head
 from bot.db.models import AuditHead, AuditRow
 from bot.records import AuditRecord
 
 GENESIS_HASH = "0" * 64
-HEAD_ID = 1
+HEAD_ID = audit_head.HEAD_ID
 EXPORT_FIELDS = (
     "seq",
     "at",
@@ -131,12 +132,42 @@ def append(
     return append_many(session, [entry])[0]
 
 
-def append_many(session: Session, entries: Sequence[Entry]) -> list[AuditRecord]:
-    """Several links at once (a sweep's climbs): one head lock, one multi-row insert."""
+def append_many(
+    session: Session, entries: Sequence[Entry], *, guess: bool = True
+) -> list[AuditRecord]:
+    """Several links at once (a sweep's climbs): one head lock, one multi-row insert.
+    `guess=False`: the engine's guess of the head just failed; go straight to the lock."""
     if not entries:
         return []
     connection = session.connection()
+    postgresql = connection.dialect.name == "postgresql"
+    guessed = None
+    if guess and postgresql and len(entries) == 1:
+        guessed = audit_head.guess(connection)
+    if guessed is not None:
+        # One round trip when this engine wrote the head (see bot.db.audit_head).
+        records = link(entries, *guessed)
+        params = audit_head.params(records[0], guessed)
+        if connection.execute(audit_head.APPEND_IF_GUESSED, params).first() is not None:
+            audit_head.remember(connection, records[-1])
+            return records
     seq, prev_hash = connection.execute(_LOCK_HEAD).one()
+    records = link(entries, seq, prev_hash)
+    last = records[-1]
+    if len(records) == 1 and postgresql:
+        # The row and the head in one round trip.
+        connection.execute(
+            _INSERT_AND_MOVE, {**vars(last), "new_seq": last.seq, "new_hash": last.hash}
+        )
+    else:
+        connection.execute(_INSERT_ROW, [vars(record) for record in records])
+        connection.execute(_MOVE_HEAD, {"new_seq": last.seq, "new_hash": last.hash})
+    audit_head.remember(connection, last)
+    return records
+
+
+def link(entries: Sequence[Entry], seq: int, prev_hash: str) -> list[AuditRecord]:
+    """The entries as the links that follow head (seq, prev_hash), hashed."""
     records: list[AuditRecord] = []
     for entry in entries:
         seq += 1
@@ -155,14 +186,6 @@ def append_many(session: Session, entries: Sequence[Entry]) -> list[AuditRecord]
         }
         prev_hash = row_hash(**fields)
         records.append(AuditRecord(**fields, hash=prev_hash))
-    if len(records) == 1 and connection.dialect.name == "postgresql":
-        # One round trip for the common case (every action appends one row).
-        connection.execute(
-            _INSERT_AND_MOVE, {**vars(records[0]), "new_seq": seq, "new_hash": prev_hash}
-        )
-        return records
-    connection.execute(_INSERT_ROW, [vars(record) for record in records])
-    connection.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": prev_hash})
     return records
 
 

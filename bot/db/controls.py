@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy import Row, Select, bindparam, literal_column, select, true, update
 from sqlalchemy.orm import Session
 
+from bot.db import audit, audit_head
 from bot.db.engine import upsert
 from bot.db.models import ControlRow
-from bot.records import ControlRecord
+from bot.records import AuditRecord, ControlRecord
 
 _CONTROLS = ControlRow.__table__
 _ACTIVATE: dict[str, Any] = {}
@@ -108,6 +110,76 @@ def activate(
     }
     return _optional(
         connection.execute(_activate_statement(connection.dialect.name), params).first()
+    )
+
+
+def activate_audited(
+    session: Session,
+    *,
+    kind: str,
+    target: str,
+    reason: str,
+    by: str,
+    at: datetime,
+    escalation_id: str | None,
+    entry: audit.Entry,
+) -> tuple[ControlRecord, AuditRecord] | None:
+    """`activate` and the activation's audit row (`entry`); None, and nothing written,
+    when the control already was active.
+
+    On PostgreSQL one statement writes both when this engine's guess of the audit head
+    holds (bot.db.audit_head); otherwise the row is appended under the head's lock. The
+    control row is locked before the head, as in every other action.
+    """
+    connection = session.connection()
+    guessed = audit_head.guess(connection) if connection.dialect.name == "postgresql" else None
+    if guessed is None:
+        control = activate(
+            session,
+            kind=kind,
+            target=target,
+            reason=reason,
+            by=by,
+            at=at,
+            escalation_id=escalation_id,
+        )
+        return None if control is None else (control, audit.append_many(session, [entry])[0])
+    [record] = audit.link([entry], *guessed)
+    params = {
+        "p_kind": kind,
+        "p_target": target,
+        "p_reason": reason,
+        "p_set_by": by,
+        "p_set_at": at,
+        "p_escalation_id": escalation_id,
+        **audit_head.params(record, guessed),
+    }
+    row = connection.execute(_activate_and_append(), params).first()
+    if row is None:
+        return None
+    control = record_of(row)
+    if row.audit_head_seq is None:  # another writer moved the head: link under its lock
+        return control, audit.append_many(session, [entry], guess=False)[0]
+    audit_head.remember(connection, record)
+    return control, record
+
+
+@cache
+def _activate_and_append() -> Select[Any]:
+    """The control activated, then (only if it was, and the guessed head holds) the head
+    moved and the audit row inserted: one statement of data-modifying CTEs."""
+    activated = _activate_statement("postgresql").cte("activated")
+    moved = (
+        audit_head.move_if_guessed()
+        .where(select(literal_column("1")).select_from(activated).exists())
+        .returning(audit_head.HEAD.c.seq)
+        .cte("moved_head")
+    )
+    logged = audit_head.insert_after(moved).cte("logged")
+    return (
+        select(*activated.c, moved.c.seq.label("audit_head_seq"))
+        .select_from(activated.outerjoin(moved, true()))
+        .add_cte(logged)
     )
 
 

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+import select
+import time
 from typing import Any
 
 from sqlalchemy import Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DisconnectionError
 
 from bot.errors import ConfigError
+
+IDLE_PING = 10.0  # seconds a pooled PostgreSQL connection may sit unused before a ping
 
 
 def normalise_url(url: str | URL) -> URL:
@@ -64,10 +69,46 @@ def make_engine(url: str | URL, **kwargs: Any) -> Engine:
         )
         _serialise_sqlite_writers(engine)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    return create_engine(parsed, **kwargs)
+    # Last in, first out: under light load the same few connections stay warm (and keep
+    # the statements psycopg has prepared on them); the rest sit idle, and get pinged.
+    kwargs.setdefault("pool_use_lifo", True)
+    engine = create_engine(parsed, **kwargs)
+    _ping_when_in_doubt(engine)
+    return engine
+
+
+def _ping_when_in_doubt(engine: Engine) -> None:
+    """Check a pooled connection before use only when it may be dead, not on every use as
+    `pool_pre_ping` does (a round trip, on a kill's path): when its socket has something
+    to read while idle (a server that ended the session or closed it says so, and the
+    socket reads EOF), or when it sat idle longer than IDLE_PING seconds (a dead peer or
+    a dropped route says nothing). A failed ping makes the pool replace the connection.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        fresh = idle_since is None or time.monotonic() - idle_since < IDLE_PING
+        if fresh and not _readable(dbapi_connection):
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise DisconnectionError(f"a pooled connection is gone: {exc}") from exc
+
+
+def _readable(dbapi_connection: Any) -> bool:
+    try:
+        ready, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(ready)
 
 
 def _serialise_sqlite_writers(engine: Engine) -> None:
