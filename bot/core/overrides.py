@@ -162,6 +162,7 @@ class Overrides(ServiceBase):
                 task_id=target,
                 escalation_id=escalation_id,
                 reason=reason,
+                detail=self._noted(None),
             )
             written = controls.activate_audited(
                 session,

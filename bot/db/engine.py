@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 import select
 import time
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, Table, create_engine, event
