@@ -141,6 +141,16 @@ def _action(action: dict[str, Any]) -> str:
 
 def _context(context: dict[str, Any], cut: _Cutter) -> str:
     lines = []
+    trigger = context.get("trigger")
+    if isinstance(trigger, dict) and trigger.get("trigger"):
+        said = f"{trigger.get('measure')} is {trigger.get('value')}"
+        compared = str(trigger.get("comparator", "")).replace("_", " ")
+        lines.append(
+            f"• ⚡ *Trigger* `{escape(str(trigger['trigger']))}`: {escape(said)}, "
+            f"{escape(compared)} {escape(str(trigger.get('threshold')))}"
+            f" ({escape(str(trigger.get('scope')))} {escape(str(trigger.get('subject')))};"
+            f" then {escape(', '.join(str(t) for t in trigger.get('then') or []))})"
+        )
     if context.get("policy_rule"):
         lines.append(f"• *Policy rule*: `{escape(str(context['policy_rule']))}`")
     calls = context.get("tool_calls") or []

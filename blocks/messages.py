@@ -22,6 +22,10 @@ from bot.records import AuditAction, AuditRecord, Overview, TaskStatus
 from bot.summaries import Section, overview_sections, status_sections, task_state
 from bot.verbs import verbs_for
 
+AGENT_RULE = (
+    "`kill`, `revive`, `pause`, `resume` and `status` take `agent:<name>` for every task of "
+    "an agent."
+)
 TASK_ID_RULE = "Task ids: letters, digits and `. _ : -`, at most 128 characters."
 
 
@@ -37,6 +41,7 @@ def usage(problem: str | None = None) -> str:
         lines.append(f"• `{verb.syntax()}`: {verb.summary} ({verb.who})")
         if verb.everything:
             lines.append(f"• `{verb.syntax(everything=True)}`: {verb.everything} (admin)")
+    lines.append(AGENT_RULE)
     lines.append(TASK_ID_RULE)
     return (f"⚠️ {problem}\n\n" if problem else "") + "\n".join(lines)
 
@@ -146,6 +151,14 @@ def announcement(record: AuditRecord) -> Message | None:
             f"⚠️ Redis is unreachable: {task} ({escape(', '.join(detail.get('keys', [])))}) is "
             "recorded but agents cannot see it yet. It is written as soon as Redis is back.",
             "Redis unreachable",
+        )
+    if record.action == AuditAction.TRIGGER:
+        done = ", ".join(str(d) for d in detail.get("done") or []) or "nothing new"
+        return _plain(
+            f"⚡ Trigger `{escape(str(detail.get('trigger')))}` fired for "
+            f"`{escape(str(detail.get('subject')))}`: {escape(fit(record.reason or '', 500))} → "
+            f"{escape(done)}",
+            f"trigger {detail.get('trigger')} fired",
         )
     if record.action == AuditAction.POLICY_CHANGED:
         return _plain(

@@ -18,7 +18,7 @@ from redis.typing import EncodableT, FieldT
 
 from bot.keys import KeyNames
 
-EffectKind = Literal["kill", "pause", "decision", "inbox"]
+EffectKind = Literal["kill", "pause", "decision", "inbox", "trigger"]
 DECISION_TTL_SECONDS = 7 * 24 * 3600
 INBOX_MAXLEN = 10_000
 
@@ -85,7 +85,21 @@ class ControlPlane:
             return self.keys.pause(effect.target)
         if effect.kind == "decision":
             return self.keys.decision(effect.target)
+        if effect.kind == "trigger":
+            trigger, _, subject = effect.target.partition("|")
+            return self.keys.trigger_fired(trigger, subject)
         return self.keys.inbox(effect.target)
+
+    def _trigger(self, pipe: Any, effect: Effect) -> None:
+        """A trigger's own keys (target `name|subject`): its firing recorded (`set`), or
+        released (`delete`: it may fire again, from an empty window)."""
+        trigger, _, subject = effect.target.partition("|")
+        fired = self.keys.trigger_fired(trigger, subject)
+        if effect.op == "set":
+            pipe.set(fired, f"done|{(effect.value or {}).get('firing', '')}")
+        else:
+            pipe.delete(fired, self.keys.trigger_window(trigger, subject))
+        pipe.srem(self.keys.triggers_pending, effect.target)
 
     def apply(self, effects: Sequence[Effect]) -> list[str]:
         """Write the effects and announce each changed key, in one round trip."""
@@ -94,6 +108,9 @@ class ControlPlane:
         pipe = self.client.pipeline(transaction=False)
         changed = []
         for effect in effects:
+            if effect.kind == "trigger":
+                self._trigger(pipe, effect)  # the bot's own keys: nothing to announce
+                continue
             key = self.key_of(effect)
             if effect.op == "set":
                 pipe.set(key, _json(effect.value), ex=effect.expiry)

@@ -59,6 +59,20 @@ class KeyNames:
     def signals(self) -> str:
         return f"{self.prefix}agent-signals"
 
+    def trigger_window(self, trigger: str, subject: str) -> str:
+        """The bot's own: a trigger's sliding window for one task or agent (a hash of
+        time buckets)."""
+        return f"{self.prefix}trigger:{trigger}:{subject}:window"
+
+    def trigger_fired(self, trigger: str, subject: str) -> str:
+        """The bot's own: set when the trigger fired for the subject, until released."""
+        return f"{self.prefix}trigger:{trigger}:{subject}:fired"
+
+    @property
+    def triggers_pending(self) -> str:
+        """The bot's own: firings seen in Redis whose actions are not yet recorded."""
+        return f"{self.prefix}triggers:pending"
+
     @property
     def outcomes(self) -> str:
         return f"{self.prefix}outcomes"

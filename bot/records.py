@@ -38,6 +38,7 @@ class AuditAction(StrEnum):
     DENIED = "denied"
     REDIS_FAILED = "redis_failed"
     REDIS_RESTORED = "redis_restored"
+    TRIGGER = "trigger"
     POLICY_CHANGED = "policy_changed"
     POLICY_REFUSED = "policy_refused"
 
@@ -170,6 +171,7 @@ class RejectedEntry:
     received_at: datetime
     reason: str
     raw: str
+    stream: str = "escalations"
 
 
 @dataclass(frozen=True)
@@ -201,6 +203,23 @@ class ReviewItem:
 
 
 @dataclass(frozen=True)
+class LiveTask:
+    """A task as its guard reports it (`task:{task_id}`): `lost` when its guard stopped
+    reporting more than 30 s ago without ending cleanly."""
+
+    task_id: str
+    agent: str
+    task_type: str | None
+    state: str
+    step: str
+    host: str
+    pid: str
+    started_at: str
+    last_seen: datetime
+    lost: bool = False
+
+
+@dataclass(frozen=True)
 class TaskStatus:
     task_id: str
     killed: ControlRecord | None
@@ -208,10 +227,14 @@ class TaskStatus:
     paused: ControlRecord | None
     escalations: tuple[EscalationRecord, ...]
     recent: tuple[AuditRecord, ...]
+    live: LiveTask | None = None
+    killed_agent: ControlRecord | None = None
+    paused_agent: ControlRecord | None = None
+    fleet_error: str | None = None
 
     @property
     def stopped(self) -> bool:
-        return self.killed is not None or self.killed_all is not None
+        return any(c is not None for c in (self.killed, self.killed_all, self.killed_agent))
 
 
 @dataclass(frozen=True)
@@ -221,6 +244,9 @@ class Overview:
     rejected: tuple[RejectedEntry, ...]
     pending_effects: int
     reviews: tuple[ReviewItem, ...] = ()
+    live_tasks: tuple[LiveTask, ...] = ()
+    lost_tasks: tuple[LiveTask, ...] = ()
+    fleet_error: str | None = None  # the fleet could not be read (Redis unreachable)
 
 
 @dataclass(frozen=True)

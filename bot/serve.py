@@ -29,6 +29,8 @@ from bot.policy import Policy, load_policy
 from bot.policy_reload import PolicyReloader
 from bot.runtime import Runtime, build_runtime
 from bot.settings import Settings, read_settings
+from bot.signal_windows import SignalWindows
+from bot.signals import SignalReader
 from bot.streams import default_consumer
 
 if TYPE_CHECKING:
@@ -152,6 +154,16 @@ def serve(
         ),
         _thread("slack-worker", worker.run, stop),
         _thread("policy-reload", reloader.run, stop),
+        _thread(
+            "signals",
+            SignalReader(
+                connect(settings.redis_url, timeout=5),
+                runtime.keys,
+                runtime.service,
+                consumer=owner,
+            ).run,
+            stop,
+        ),
         _thread(
             "outcomes",
             OutcomesReader(
@@ -332,3 +344,11 @@ def sweep(runtime: Runtime, owner: str) -> None:
             "sweep: wrote %d key(s) back into Redis",
             len(restored.restored) + len(restored.replayed),
         )
+    try:
+        recovered = runtime.service.recover_firings(SignalWindows(runtime.redis, runtime.keys))
+        if recovered:
+            log.warning("sweep: recorded %d trigger firing(s) left pending", recovered)
+    except ControlPlaneError as exc:
+        log.warning("sweep: Redis unavailable (%s); pending firings wait for it", exc)
+    except Exception:
+        log.exception("sweep: recording pending trigger firings failed; retrying next sweep")

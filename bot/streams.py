@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -21,6 +22,13 @@ from bot.agent.payloads import stream_entries
 log = logging.getLogger(__name__)
 
 GROUP = "escbot"
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    fields: dict[str, str]
+    deliveries: int
 
 
 def default_consumer() -> str:
@@ -74,11 +82,14 @@ class StreamConsumer(ABC):
             count=self.batch,
             block=self.block_ms if block_ms is None else block_ms,
         )
-        for entry_id, fields in stream_entries(response):
-            if fields is not None:
-                self._dispatch(entry_id, fields, 1)
-                handled += 1
-        return handled
+        batch = [
+            Entry(entry_id, fields, 1)
+            for entry_id, fields in stream_entries(response)
+            if fields is not None
+        ]
+        if batch:
+            self.dispatch_batch(batch)
+        return handled + len(batch)
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -97,7 +108,7 @@ class StreamConsumer(ABC):
         pending: list[dict[str, Any]] = self.client.xpending_range(
             self.stream, GROUP, min="-", max="+", count=self.batch, idle=self.retry_idle_ms
         )
-        handled = 0
+        batch: list[Entry] = []
         for item in pending:
             claimed: Any = self.client.xclaim(
                 self.stream, GROUP, self.consumer, self.retry_idle_ms, [item["message_id"]]
@@ -106,9 +117,15 @@ class StreamConsumer(ABC):
                 if fields is None:  # deleted from the stream meanwhile
                     self.client.xack(self.stream, GROUP, entry_id)
                     continue
-                self._dispatch(entry_id, fields, item["times_delivered"] + 1)
-                handled += 1
-        return handled
+                batch.append(Entry(entry_id, fields, item["times_delivered"] + 1))
+        if batch:
+            self.dispatch_batch(batch)
+        return len(batch)
+
+    def dispatch_batch(self, batch: list[Entry]) -> None:
+        """Handle a batch read together; one entry at a time unless a reader does better."""
+        for entry in batch:
+            self._dispatch(entry.id, entry.fields, entry.deliveries)
 
     def _dispatch(self, entry_id: str, fields: dict[str, str], deliveries: int) -> None:
         if self.handle(entry_id, fields, deliveries):

@@ -9,11 +9,12 @@ from datetime import datetime
 from typing import Protocol
 
 from bot.keys import ALL
-from bot.records import ControlRecord, EscalationRecord, Overview, TaskStatus
+from bot.records import ControlRecord, EscalationRecord, LiveTask, Overview, TaskStatus
 
 OPEN_SHOWN = 20
 CONTROLS_SHOWN = 30
 ESCALATIONS_SHOWN = 10
+LIVE_SHOWN = 30
 
 
 class Style(Protocol):
@@ -47,7 +48,11 @@ class PlainStyle:
 
 
 def task_state(status: TaskStatus) -> str:
-    return "stopped" if status.stopped else ("paused" if status.paused else "running")
+    if status.stopped:
+        return "stopped"
+    if status.paused or status.paused_agent:
+        return "paused"
+    return status.live.state if status.live is not None else "not stopped"
 
 
 def control_name(control: ControlRecord) -> str:
@@ -70,12 +75,32 @@ def _escalation(style: Style, esc: EscalationRecord) -> str:
     )
 
 
+def _live(style: Style, task: LiveTask) -> str:
+    step = f" · step {style.text(task.step, 60)}" if task.step else ""
+    where = f" · {task.host}:{task.pid}" if task.host else ""
+    state = "lost (its guard stopped reporting)" if task.lost else task.state
+    return (
+        f"{style.code(task.task_id)} · {style.text(task.agent, 60)} · {state}{step} · "
+        f"last seen {style.when(task.last_seen)}{where}"
+    )
+
+
 def status_sections(status: TaskStatus, style: Style) -> list[Section]:
-    controls = (
+    controls = [
         _control(style, "kill", status.killed, "not killed"),
         _control(style, "kill all", status.killed_all, "not active"),
         _control(style, "pause", status.paused, "not paused"),
-    )
+    ]
+    if status.killed_agent is not None:
+        controls.append(_control(style, "kill agent", status.killed_agent, ""))
+    if status.paused_agent is not None:
+        controls.append(_control(style, "pause agent", status.paused_agent, ""))
+    if status.live is not None:
+        controls.append("guard: " + _live(style, status.live))
+    elif status.fleet_error:
+        controls.append(f"guard: unknown (Redis: {style.text(status.fleet_error, 200)})")
+    else:
+        controls.append("guard: not seen in the last 24 h")
     shown = status.escalations[:ESCALATIONS_SHOWN]
     audit = tuple(
         f"#{r.seq} {style.when(r.at)} {style.who(r.actor)} {r.action} "
@@ -83,7 +108,7 @@ def status_sections(status: TaskStatus, style: Style) -> list[Section]:
         for r in status.recent
     )
     return [
-        Section(f"task {status.task_id}: {task_state(status)}", controls),
+        Section(f"task {status.task_id}: {task_state(status)}", tuple(controls)),
         Section("escalations", tuple(_escalation(style, esc) for esc in shown) or ("none",)),
         Section("recent audit", audit or ("none",)),
     ]
@@ -106,10 +131,24 @@ def overview_sections(overview: Overview, style: Style) -> list[Section]:
             f"{style.code(control_name(control))} since {style.when(control.set_at)} by "
             f"{style.who(control.set_by)}: {style.text(control.reason, 120)}{waiting}"
         )
+    live = [_live(style, task) for task in overview.live_tasks[:LIVE_SHOWN]]
+    if len(overview.live_tasks) > LIVE_SHOWN:
+        live.append(f"… and {len(overview.live_tasks) - LIVE_SHOWN} more")
+    if overview.fleet_error:
+        live = [f"unknown: Redis cannot be read ({style.text(overview.fleet_error, 200)})"]
     sections = [
+        Section(f"live tasks: {len(overview.live_tasks)}", tuple(live) or ("none",)),
         Section(f"open escalations: {len(overview.open_escalations)}", tuple(opened) or ("none",)),
         Section(f"active kills and pauses: {len(overview.controls)}", tuple(controls) or ("none",)),
     ]
+    if overview.lost_tasks:
+        sections.append(
+            Section(
+                f"lost tasks (no report for 30 s, in the last hour): {len(overview.lost_tasks)}",
+                tuple(_live(style, task) for task in overview.lost_tasks[:LIVE_SHOWN]),
+                note=True,
+            )
+        )
     if overview.reviews:
         sections.append(
             Section(

@@ -68,6 +68,7 @@ class Verb:
     options: tuple[Option, ...] = ()
     changes: bool = True  # False for reads: no --by on the CLI
     everything: str = ""  # for target task_or_all: what the `all` form does (admin only)
+    agents: bool = False  # `agent:<name>` names every task of that agent
     # The CLI runs it even when the policy cannot be read (a warning, and the audit row
     # says so): stopping and inspecting must never wait for a fixed YAML file.
     break_glass: bool = False
@@ -125,6 +126,7 @@ _TABLE = (
         text="optional",
         everything="stop every task at once",
         break_glass=True,
+        agents=True,
     ),
     Verb(
         "revive",
@@ -133,6 +135,7 @@ _TABLE = (
         target="task_or_all",
         everything="lift `kill all` once a second, different admin confirms",
         break_glass=True,
+        agents=True,
     ),
     Verb(
         "pause",
@@ -140,8 +143,15 @@ _TABLE = (
         lambda s, r: s.pause(r.subject, r.actor, r.text),
         text="optional",
         break_glass=True,
+        agents=True,
     ),
-    Verb("resume", "lift a pause", lambda s, r: s.resume(r.subject, r.actor), break_glass=True),
+    Verb(
+        "resume",
+        "lift a pause",
+        lambda s, r: s.resume(r.subject, r.actor),
+        break_glass=True,
+        agents=True,
+    ),
     Verb(
         "redirect",
         "send the running agent a new instruction",
@@ -173,6 +183,7 @@ _TABLE = (
         who="anyone",
         changes=False,
         break_glass=True,
+        agents=True,
     ),
     Verb(
         "list",

@@ -7,7 +7,7 @@ import html
 from dataclasses import dataclass
 
 from bot.errors import InvalidId
-from bot.ids import check_escalation_id, check_task_id
+from bot.ids import check_escalation_id, check_target, check_task_id
 from bot.keys import ALL
 from bot.verbs import Request, Verb, verbs_for
 
@@ -68,6 +68,8 @@ def _target(verb: Verb, word: str) -> str:
     try:
         if verb.target == "escalation":
             return check_escalation_id(word)
+        if verb.agents:
+            return check_target(word)
         return check_task_id(word)
     except InvalidId as exc:
         raise CommandError(str(exc)) from None

@@ -31,6 +31,7 @@ from bot.errors import (
     NotAllowed,
     UnknownEscalation,
 )
+from bot.fleet import Fleet
 from bot.policy import Policy, PolicyHolder, Role, holder_of
 from bot.records import (
     ActionResult,
@@ -153,6 +154,7 @@ class ServiceBase:
         self.control = control
         self.policies = holder_of(policy)
         self.authz = Authorizer(self.policies, directory)
+        self.fleet = Fleet(control.client, control.keys)
         self.clock = clock
         self.listeners: list[Listener] = list(listeners)
 

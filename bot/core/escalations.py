@@ -27,8 +27,9 @@ from bot.core.base import (
 )
 from bot.core.events import ServiceEvent
 from bot.core.reviews import decision_review
-from bot.db import controls, escalations, reviews
+from bot.db import controls, escalations, firings, reviews
 from bot.db.escalations import NewEscalation
+from bot.db.firings import release_effects
 from bot.errors import ControlPlaneUnavailable, InvalidInput, NothingChanged
 from bot.policy import Evaluation, Request, evaluate, sampled
 from bot.policy.evaluate import route_of
@@ -235,6 +236,10 @@ class Escalations(ServiceBase):
             if decided is None:
                 raise already_decided(self._existing(session, escalation_id))
             effects = [Effect("decision", escalation_id, "set", decision_value(decided))]
+            # A trigger that only escalated may fire again once its escalation is decided.
+            effects += release_effects(
+                firings.release_decided(session, [escalation_id], actor, now)
+            )
             message = f"{outcome.capitalize()} escalation {escalation_id} ({decided.task_id})."
             if verdict == "terminate":
                 killed = controls.activate(

@@ -4,6 +4,7 @@ running agent (a redirect, a message). Recovery verbs (restart, abandon) belong 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from bot import ids
 from bot.clock import iso
-from bot.control import Effect
+from bot.control import ControlPlaneError, Effect
 from bot.core.base import (
     NO_REASON,
     Change,
@@ -21,7 +22,8 @@ from bot.core.base import (
     control_value,
     inbox_effect,
 )
-from bot.db import audit, controls, upkeep
+from bot.db import audit, controls, firings, upkeep
+from bot.db.firings import release_effects
 from bot.errors import NothingChanged
 from bot.keys import ALL
 from bot.policy import Role
@@ -40,23 +42,25 @@ class Overrides(ServiceBase):
         *,
         escalation_id: str | None = None,
     ) -> ActionResult:
-        ids.check_task_id(task_id)
-        return self._activate("kill", task_id, actor, reason, escalation_id, role="operator")
+        """Kill a task, or every task of an agent (`agent:<name>`)."""
+        target = ids.check_target(task_id)
+        result = self._activate("kill", target, actor, reason, escalation_id, role="operator")
+        return self._noting_unseen(result, target, "the kill holds when it starts")
 
     def kill_all(self, actor: str, reason: str | None = None) -> ActionResult:
         return self._activate("kill", ALL, actor, reason, None, role="admin")
 
     def pause(self, task_id: str, actor: str, reason: str | None = None) -> ActionResult:
-        ids.check_task_id(task_id)
-        return self._activate("pause", task_id, actor, reason, None, role="operator")
+        """Pause a task, or every task of an agent (`agent:<name>`)."""
+        target = ids.check_target(task_id)
+        result = self._activate("pause", target, actor, reason, None, role="operator")
+        return self._noting_unseen(result, target, "the pause holds when it starts")
 
     def revive(self, task_id: str, actor: str) -> ActionResult:
-        ids.check_task_id(task_id)
-        return self._lift("kill", task_id, actor)
+        return self._lift("kill", ids.check_target(task_id), actor)
 
     def resume(self, task_id: str, actor: str) -> ActionResult:
-        ids.check_task_id(task_id)
-        return self._lift("pause", task_id, actor)
+        return self._lift("pause", ids.check_target(task_id), actor)
 
     def revive_all(self, actor: str) -> ActionResult:
         """The first admin asks; a second, different admin confirms; only then is it lifted."""
@@ -111,7 +115,8 @@ class Overrides(ServiceBase):
     ) -> ActionResult:
         ids.check_task_id(task_id)
         text = checked_text(instruction, "the instruction", required=True) or ""
-        return self._to_inbox("redirect", task_id, actor, text, escalation_id)
+        result = self._to_inbox("redirect", task_id, actor, text, escalation_id)
+        return self._noting_unseen(result, task_id, "the instruction waits in its inbox")
 
     def relay_message(
         self,
@@ -130,6 +135,20 @@ class Overrides(ServiceBase):
         return self._to_inbox("message", task_id, actor, body, escalation_id, idempotency_key)
 
     # ------------------------------------------------------------------ internals
+
+    def _noting_unseen(self, result: ActionResult, target: str, then: str) -> ActionResult:
+        """An action on a task no guard reported in the last 24 h still acts (an early
+        kill holds when the task starts), and says so. Agent-wide targets are not tasks."""
+        if ids.is_agent_target(target) or target == ALL:
+            return result
+        try:
+            seen = self.fleet.seen([target], self.clock())
+        except ControlPlaneError:
+            return result  # the fleet cannot be read: say nothing rather than guess
+        if target in seen:
+            return result
+        note = f" No guard of {target} has reported in the last 24 h: {then}."
+        return replace(result, message=result.message + note)
 
     def _activate(
         self,
@@ -188,6 +207,12 @@ class Overrides(ServiceBase):
             if everything:
                 message = "Killed all tasks: kill:all is set; every agent stops at its next check."
                 event = "killed_all"
+            elif ids.is_agent_target(target):
+                verb, does = ("Killed", "stops") if kind == "kill" else ("Paused", "waits")
+                message = (
+                    f"{verb} every task of {target.removeprefix('agent:')}: {key} is set; each "
+                    f"of its tasks {does} at its next check."
+                )
             elif kind == "kill":
                 message = f"Killed {target}: {key} is set; the agent stops at its next check."
                 event = "killed"
@@ -223,13 +248,16 @@ class Overrides(ServiceBase):
                 raise NothingChanged(f"{target} is not {state}{hint}")
             verb = "Revived" if kind == "kill" else "Resumed"
             key = self.control.key_of(Effect(kind, target, "delete"))
+            # A trigger that paused or killed it may fire again, from an empty window.
+            released = firings.release_lifted(session, kind, target, actor, now)
             return Change(
                 action=action,
                 event="revived" if kind == "kill" else "resumed",
                 message=f"{verb} {target}: {key} is removed.",
                 task_id=target,
                 escalation_id=lifted.escalation_id,
-                effects=[Effect(kind, target, "delete")],
+                detail={"released": [r.trigger for r in released]} if released else None,
+                effects=[Effect(kind, target, "delete"), *release_effects(released)],
                 control=lifted,
             )
 

@@ -24,9 +24,11 @@ class ReconcileReport:
 
 
 class Reconcile(ServiceBase):
-    def record_rejected_entry(self, stream_id: str, raw: str, reason: str) -> None:
+    def record_rejected_entry(
+        self, stream_id: str, raw: str, reason: str, *, stream: str = "escalations"
+    ) -> None:
         with self.store.transaction() as session:
-            upkeep.record_rejected(session, stream_id, raw, reason, self.clock())
+            upkeep.record_rejected(session, stream_id, raw, reason, self.clock(), stream=stream)
 
     def reconcile(self) -> ReconcileReport:
         """Write the database's truth back into Redis: every active kill and pause, the

@@ -12,10 +12,11 @@ from bot.core.reads import Reads
 from bot.core.reconcile import Reconcile
 from bot.core.reviews import Reviews
 from bot.core.sweep import Sweep
+from bot.core.triggers import Triggers
 
 
 class EscalationService(
-    Escalations, Overrides, Reads, Reconcile, Sweep, Paging, PolicyChanges, Reviews
+    Triggers, Escalations, Overrides, Reads, Reconcile, Sweep, Paging, PolicyChanges, Reviews
 ):
     """Escalations (open, acknowledge, decide), overrides (kill, pause, inbox), reads,
     reconcile, the sweep's tier work, paging and policy changes, over one store, Redis and

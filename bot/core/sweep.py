@@ -15,8 +15,9 @@ from bot.contracts import DecisionValue
 from bot.control import ControlPlaneError, Effect
 from bot.core.base import MAX_TEXT, ServiceBase, control_value
 from bot.core.events import ServiceEvent
-from bot.db import audit, cards, controls, escalations, tiers
+from bot.db import audit, cards, controls, escalations, firings, tiers
 from bot.db.cards import NewCard
+from bot.db.firings import release_effects
 from bot.db.tiers import Climb
 from bot.policy import Tier, format_duration
 from bot.records import AuditAction, EscalationRecord
@@ -66,6 +67,9 @@ class Sweep(ServiceBase):
             tiers.climb(session, plan.climbs, now)
             escalations.owe_pages(session, plan.pages, now)
             tiers.expire(session, plan.expiries, now)
+            plan.effects += release_effects(
+                firings.release_decided(session, plan.expiries, "policy", now)
+            )
             records = audit.append_many(session, plan.audit)
             try:
                 self.control.apply(plan.effects)

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, ForeignKey, Index, MetaData, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from bot.db.types import UTCDateTime
@@ -169,11 +179,12 @@ class AuditHead(Base):
 
 
 class RejectedEntryRow(Base):
-    """An `escalations` stream entry that could not become an escalation, and why."""
+    """A stream entry (of `escalations` or `agent-signals`) that was refused, and why."""
 
     __tablename__ = "rejected_entries"
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    stream: Mapped[str] = mapped_column(String(32), default="escalations")
     stream_id: Mapped[str] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(index=True)
     reason: Mapped[str] = mapped_column(Text)
@@ -230,6 +241,38 @@ class ReviewRow(Base):
     verdict_by: Mapped[str | None] = mapped_column(String(200))
     verdict_at: Mapped[datetime | None]
     verdict_note: Mapped[str | None] = mapped_column(Text)
+
+
+class TriggerFiring(Base):
+    """A trigger that fired for a task or an agent (`subject`), and what it did. While it
+    is `active` the trigger does not fire again for that subject: it is released when an
+    operator lifts what it did, or (escalate only) when its escalation is decided."""
+
+    __tablename__ = "trigger_firings"
+    __table_args__ = (
+        Index(
+            "ix_trigger_firings_active",
+            "trigger",
+            "subject",
+            unique=True,
+            sqlite_where=text("active"),
+            postgresql_where=text("active"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    trigger: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(200), index=True)
+    task_id: Mapped[str] = mapped_column(String(128))
+    agent: Mapped[str] = mapped_column(String(200))
+    then: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float]
+    detail: Mapped[dict[str, Any]]
+    escalation_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    fired_at: Mapped[datetime]
+    active: Mapped[bool]
+    released_at: Mapped[datetime | None]
+    released_by: Mapped[str | None] = mapped_column(String(200))
 
 
 class PolicyState(Base):

@@ -49,9 +49,18 @@ def storable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def record_rejected(session: Session, stream_id: str, raw: str, reason: str, at: datetime) -> None:
+def record_rejected(
+    session: Session,
+    stream_id: str,
+    raw: str,
+    reason: str,
+    at: datetime,
+    *,
+    stream: str = "escalations",
+) -> None:
     session.add(
         RejectedEntryRow(
+            stream=stream,
             stream_id=stream_id,
             received_at=at,
             reason=storable(reason),
@@ -66,7 +75,11 @@ def recent_rejected(session: Session, limit: int = 10) -> list[RejectedEntry]:
     )
     return [
         RejectedEntry(
-            stream_id=row.stream_id, received_at=row.received_at, reason=row.reason, raw=row.raw
+            stream_id=row.stream_id,
+            received_at=row.received_at,
+            reason=row.reason,
+            raw=row.raw,
+            stream=row.stream,
         )
         for row in rows
     ]
