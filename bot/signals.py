@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 import redis
@@ -20,12 +21,13 @@ from bot.core import EscalationService
 from bot.errors import InvalidId
 from bot.ids import agent_target
 from bot.keys import KeyNames
-from bot.signal_windows import Observation, SignalWindows
+from bot.signal_windows import Fired, Observation, SignalWindows
 from bot.streams import GROUP, Entry, StreamConsumer
 from bot.validation import one_line
 
 log = logging.getLogger(__name__)
 STREAM = "agent-signals"
+FIRING_THREADS = 4
 
 
 class SignalReader(StreamConsumer):
@@ -39,6 +41,8 @@ class SignalReader(StreamConsumer):
         self.service = service
         self.windows = SignalWindows(client, keys)
         self._unnamed: set[str] = set()
+        self._firing = ThreadPoolExecutor(FIRING_THREADS, thread_name_prefix="trigger")
+        self._in_flight: set[Future[None]] = set()
 
     def handle(self, entry_id: str, fields: dict[str, str], deliveries: int) -> bool:
         self.dispatch_batch([Entry(entry_id, fields, deliveries)])
@@ -74,7 +78,25 @@ class SignalReader(StreamConsumer):
             self.stream, GROUP, observations, [entry.id for entry in batch], now
         )
         for firing in fired:
-            self.service.fire_trigger(firing)
+            # Recorded beside the reading, not in its way: the claim in Redis is made, and a
+            # firing whose recording fails is retried from it by the sweep.
+            future = self._firing.submit(self._fire, firing)
+            self._in_flight.add(future)
+            future.add_done_callback(self._in_flight.discard)
+
+    def _fire(self, fired: Fired) -> None:
+        try:
+            self.service.fire_trigger(fired)
+        except Exception:
+            log.exception(
+                "signals: trigger %s for %s not recorded yet; the sweep retries it",
+                fired.trigger,
+                fired.subject,
+            )
+
+    def wait_for_firings(self, timeout: float = 30.0) -> None:
+        """Until the firings handed over so far are recorded (for callers that must know)."""
+        wait(list(self._in_flight), timeout=timeout)
 
     def _unknown(self, task_ids: list[str]) -> set[str]:
         """Tasks that no guard reported in the last 24 h and the store has never heard of."""

@@ -197,3 +197,13 @@ def test_decide_and_redirect_from_the_shell(
     entries = [fields for _id, fields in rdb.xrange(f"{prefix}inbox:{view.task_id}")]
     assert [e["text"] for e in entries] == ["refund 500", "stop after this"]
     store.dispose()
+
+
+def test_agent_wide_stops_from_the_cli(cli: Cli, rdb: redis.Redis, prefix: str) -> None:
+    ran = cli("kill", "agent:billing-agent", "--reason", "runaway", "--by", "alice")
+    assert ran.code == 0 and "every task of billing-agent" in ran.out
+    assert json.loads(rdb.get(f"{prefix}kill:agent:billing-agent") or "{}")["by"] == "cli:alice"
+    assert "kill:agent:billing-agent" in cli("list").out
+    assert cli("revive", "agent:billing-agent", "--by", "alice").code == 0
+    refused = cli("redirect", "agent:billing-agent", "stop", "--by", "alice")
+    assert refused.code == 1 and "reserved for agent-wide stops" in refused.err

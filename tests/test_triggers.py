@@ -90,6 +90,7 @@ def agents(rdb: redis.Redis, prefix: str, clock: Clock) -> Agents:
 def drain(reader: SignalReader) -> None:
     while reader.poll_once(block_ms=10):
         pass
+    reader.wait_for_firings()
 
 
 def firings(store: Store) -> list[tuple[str, str, bool]]:
@@ -187,6 +188,8 @@ def test_two_replicas_on_one_stream_fire_once(
         agents.signal("t5", "cost", 1)
     while first.poll_once(block_ms=10) + second.poll_once(block_ms=10):
         pass
+    first.wait_for_firings()
+    second.wait_for_firings()
     assert firings(store) == [("cost-spike", "t5", True)]
 
 

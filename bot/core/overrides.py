@@ -213,6 +213,7 @@ class Overrides(ServiceBase):
                     f"{verb} every task of {target.removeprefix('agent:')}: {key} is set; each "
                     f"of its tasks {does} at its next check."
                 )
+                event = "killed" if kind == "kill" else "paused"
             elif kind == "kill":
                 message = f"Killed {target}: {key} is set; the agent stops at its next check."
                 event = "killed"

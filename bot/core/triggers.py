@@ -53,7 +53,7 @@ class Triggers(Escalations):
         if trigger is None:  # the policy changed since the window held: forget it
             self.control.apply([Effect("trigger", member, "delete")])
             return None
-        task_type = self._task_type(fired.task_id)
+        task_type = self._task_type(fired.task_id) if "escalate" in trigger.then else None
         now = self.clock()
         with self.store.transaction() as session:
             detail = self._detail(trigger, fired)

@@ -127,3 +127,20 @@ def test_forged_and_stale_signatures_get_401_and_change_nothing(bot: Bot) -> Non
     assert other_secret.status_code == 200  # the control: correctly signed is accepted
     bot.wait_audit(task_id=tid, action="kill")
     assert [r["action"] for r in bot.audit(task_id=tid)] == ["kill"]
+
+
+def test_agent_wide_stops_from_slack(bot: Bot) -> None:
+    agent = f"agent-{uuid.uuid4().hex[:6]}"
+    assert f"every task of {agent}" in ask(bot, f"kill agent:{agent} runaway")
+    assert json.loads(bot.rdb.get(bot.key(f"kill:agent:{agent}")) or "{}")["by"] == OPERATOR
+    assert "Revived" in ask(bot, f"revive agent:{agent}")
+    assert "reserved for agent-wide stops" in ask(bot, f"redirect agent:{agent} stop now")
+    assert "not allowed" in ask(bot, f"pause agent:{agent}", STRANGER)
+    assert not bot.rdb.exists(bot.key(f"pause:agent:{agent}"))
+
+
+def test_a_kill_of_a_task_never_seen_acts_and_says_so(bot: Bot) -> None:
+    tid = task()
+    answer = ask(bot, f"kill {tid}")
+    assert "Killed" in answer and "No guard of" in answer and "holds when it starts" in answer
+    assert bot.rdb.exists(bot.key(f"kill:{tid}"))
