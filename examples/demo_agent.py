@@ -1,5 +1,7 @@
 """A demo agent that obeys the escalation bot: a loop of steps, one approval, and every
-override (kill, pause, redirect, messages) honoured at the top of each step.
+override (kill, pause, redirect, messages) honoured at the top of each step. It shows in
+the fleet (`escbot list`) with its step, reports what each step cost (a `cost` signal,
+for the bot's triggers) and tells the bot when the task is done.
 
     python examples/demo_agent.py --task-id demo-1
 
@@ -9,6 +11,7 @@ bot's settings in the environment, or `.env`):
     escbot pause demo-1 --reason "checking the ledger" --by alice   # it waits
     escbot resume demo-1 --by alice                                 # it goes on
     escbot kill demo-1 --reason "demo over" --by alice              # it stops (exit 3)
+    escbot kill agent:demo-agent --reason "bad deploy" --by alice   # so does every demo
 
 and decide its approval in Slack (Approve, Reject, Redirect, Terminate), or from a shell
 with the escalation id it prints: `escbot decide <id> approve --by alice`.
@@ -29,6 +32,7 @@ from bot.agent import ApprovalOutcome, TaskGuard, TaskKilled
 from bot.ids import new_escalation_id
 
 EXIT_KILLED = 3
+EUR_PER_STEP = 0.02  # what a step's model call costs, in the unit of the `cost` signal
 PLAN = (
     "read the customer's email",
     "look up the order",
@@ -58,11 +62,23 @@ def main(argv: list[str] | None = None) -> int:
     # The guard reports what it sees (pauses, kills, outages) through logging.
     logging.basicConfig(level=logging.INFO, format="  [guard] %(message)s", stream=sys.stdout)
     try:
-        with TaskGuard(args.task_id, agent=args.agent, on_unreachable=args.on_unreachable) as guard:
+        with TaskGuard(
+            args.task_id,
+            agent=args.agent,
+            task_type="refund",
+            on_unreachable=args.on_unreachable,
+        ) as guard:
             say(f"{args.agent} working on {args.task_id} (state: {guard.state})")
-            run(guard, args)
+            refunded = run(guard, args)
+            notice = (
+                f"Your refund of {refunded} EUR is on its way."
+                if refunded
+                else "Your request was reviewed; no refund was issued."
+            )
+            guard.finish(notice=notice)
     except TaskKilled as killed:
-        say(f"killed by {killed.by}: {killed.reason}; stopping now")
+        scope = f" (every task of {killed.agent})" if killed.agent_wide else ""
+        say(f"killed by {killed.by}{scope}: {killed.reason}; stopping now")
         return EXIT_KILLED
     except KeyboardInterrupt:
         return 130
@@ -70,21 +86,25 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run(guard: TaskGuard, args: argparse.Namespace) -> None:
+def run(guard: TaskGuard, args: argparse.Namespace) -> int:
+    """The steps; returns the amount refunded."""
     amount = 740
+    refunded = 0
     note = ""
     for step in range(1, args.steps + 1):
-        for message in guard.checkpoint():  # raises TaskKilled; waits while paused
+        action = PLAN[(step - 1) % len(PLAN)]
+        for message in guard.checkpoint(step=action):  # raises TaskKilled; waits while paused
             if message.is_redirect:
                 note = message.text
                 say(f"redirected by {message.author}: {message.text}")
             else:
                 say(f"message from {message.author}: {message.text}")
         if step == args.approval_at:
-            amount = approve_refund(guard, amount, args.approval_timeout)
-        action = PLAN[(step - 1) % len(PLAN)]
+            refunded = amount = approve_refund(guard, amount, args.approval_timeout)
         say(f"step {step}/{args.steps}: {action}" + (f" (following: {note})" if note else ""))
         time.sleep(args.step_seconds)
+        guard.signal("cost", EUR_PER_STEP, f"step {step}: {action}")
+    return refunded
 
 
 def approve_refund(guard: TaskGuard, amount: int, timeout: float) -> int:

@@ -3,13 +3,23 @@
 Loads with nothing but `redis` and `pydantic`: no Slack, SQLAlchemy or APScheduler.
 
 - `TaskGuard` (threads) and `AsyncTaskGuard` (asyncio): `checkpoint()` raises `TaskKilled`
-  on `kill:{task_id}` / `kill:all`, waits while `pause:{task_id}` exists, and returns the
-  new `inbox:{task_id}` entries once; `escalate`, `request_approval`, `say`.
+  on `kill:{task_id}` / `kill:agent:{agent}` / `kill:all`, waits while `pause:{task_id}`
+  or `pause:agent:{agent}` exists, and returns the new `inbox:{task_id}` entries once;
+  `escalate`, `request_approval`, `say`, `signal`, `finish`. The guard keeps the task's
+  heartbeat (`task:{task_id}`, `tasks`: CONTRACTS §10) and reports a `failure` signal
+  when an exception leaves it.
 - `is_killed(redis, task_id)`: the original notes' one-line check.
 """
 
 from bot.agent.aio import AsyncTaskGuard
-from bot.agent.errors import AgentError, ControlPlaneUnreachable, PauseTimeout, TaskKilled
+from bot.agent.errors import (
+    AgentError,
+    ControlPlaneUnreachable,
+    KillScope,
+    PauseTimeout,
+    TaskKilled,
+)
+from bot.agent.fleet import TaskState
 from bot.agent.guard import TaskGuard, is_killed
 from bot.agent.payloads import (
     ApprovalOutcome,
@@ -28,8 +38,10 @@ __all__ = [
     "FailMode",
     "GuardState",
     "InboxMessage",
+    "KillScope",
     "PauseTimeout",
     "TaskGuard",
     "TaskKilled",
+    "TaskState",
     "is_killed",
 ]

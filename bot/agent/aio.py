@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import time
 from collections.abc import Awaitable, Mapping
@@ -19,8 +20,9 @@ import redis.asyncio as aioredis
 from bot.contracts import Kind
 
 from .aio_client import _wait, connect, is_killed  # noqa: F401  # is_killed: public here too
-from .errors import ControlPlaneUnreachable
-from .guard import RETRY_MAX
+from .aio_reader import ReaderTask, stop
+from .errors import ControlPlaneUnreachable, PauseTimeout, TaskKilled
+from .fleet import HEARTBEAT_INTERVAL, HEARTBEAT_TTL, signal_fields
 from .payloads import (
     ApprovalOutcome,
     EscalationOptions,
@@ -32,7 +34,6 @@ from .payloads import (
     as_text,
     check_timeout,
     decision_unreadable,
-    describe,
     escalation_not_written,
     event_fields,
     event_not_written,
@@ -42,7 +43,6 @@ from .payloads import (
     parse_decision,
 )
 from .protection import Protection
-from .view import GuardView
 
 log = logging.getLogger("bot.agent")
 
@@ -50,7 +50,7 @@ _monotonic = time.monotonic
 T = TypeVar("T")
 
 
-class AsyncTaskGuard(GuardView):
+class AsyncTaskGuard(ReaderTask):
     """The asyncio guard for one task. Parameters as `TaskGuard`; `redis=` takes a
     `redis.asyncio.Redis`.
 
@@ -76,6 +76,10 @@ class AsyncTaskGuard(GuardView):
         reread_interval: float = 1.0,
         push: bool = True,
         socket_timeout: float = 2.0,
+        task_type: str | None = None,
+        heartbeat: bool = True,
+        heartbeat_interval: float = HEARTBEAT_INTERVAL,
+        heartbeat_ttl: float = HEARTBEAT_TTL,
     ) -> None:
         self._setup(
             task_id,
@@ -89,8 +93,13 @@ class AsyncTaskGuard(GuardView):
             reread_interval=reread_interval,
             push=push,
             socket_timeout=socket_timeout,
+            task_type=task_type,
+            heartbeat=heartbeat,
+            heartbeat_interval=heartbeat_interval,
+            heartbeat_ttl=heartbeat_ttl,
         )
         self._changed = asyncio.Event()
+        self._beat_lock = asyncio.Lock()
         self._first_read = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
         self._waiters: dict[str, asyncio.Event] = {}
@@ -102,6 +111,8 @@ class AsyncTaskGuard(GuardView):
         if self._closed:
             raise RuntimeError("this guard is closed; make a new one")
         if self._reader is None:
+            if self._heartbeat is not None:
+                self._heartbeat.start()
             self._reader = asyncio.create_task(self._serve(), name=f"escbot-guard:{self.task_id}")
             await _wait(self._first_read, self._start_timeout)
         return self
@@ -112,14 +123,16 @@ class AsyncTaskGuard(GuardView):
         self._closed = True
         reader, self._reader = self._reader, None
         if reader is not None:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+            await stop(reader)
             self._notify()  # a checkpoint waiting in another task ends
             acks = self._core.closing_acks(took_last=took_last)
             if acks:
                 with contextlib.suppress(redis.RedisError):
                     await self._redis.xack(self._core.inbox_key, self._core.consumer, *acks)
+            self._core.set_activity("finished")  # a task killed stays `killed`
+            with contextlib.suppress(redis.RedisError):
+                await self._write_beat(ended=True)
+        self._reported = None
         if self._own_client:
             await self._redis.aclose()
 
@@ -132,7 +145,18 @@ class AsyncTaskGuard(GuardView):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if exc is not None:
+            await self._report_failure(exc)
         await self.aclose(took_last=exc_type is None)
+
+    async def _report_failure(self, exc: BaseException) -> None:
+        """A `failure` signal for an ordinary exception leaving the guard; best effort."""
+        detail = self._failure_to_report(exc)
+        if detail is not None:
+            try:
+                await self.signal("failure", 1, detail)
+            except Exception as error:  # the agent's own exception goes on
+                self._failure_not_reported(exc, error)
 
     # ------------------------------------------------------------------ state
 
@@ -142,10 +166,15 @@ class AsyncTaskGuard(GuardView):
 
     # ------------------------------------------------------------------ checkpoint, protect
 
-    async def checkpoint(self, max_pause: float | None = None) -> list[InboxMessage]:
+    async def checkpoint(
+        self, max_pause: float | None = None, *, step: str | None = None
+    ) -> list[InboxMessage]:
         """As `TaskGuard.checkpoint`, awaiting instead of blocking while paused."""
         core = self._core
-        if core.quiet and _monotonic() < core.fresh_until:
+        core.checkpoints += 1
+        if step is not None:
+            core.label(step)
+        if _monotonic() < core.quiet_until:
             return []
         return await self._checkpoint(max_pause)
 
@@ -155,24 +184,45 @@ class AsyncTaskGuard(GuardView):
         return Protection(self)
 
     async def run(self, awaitable: Awaitable[T]) -> T:
-        """Await `awaitable` under `protect()`: its result, or TaskKilled on a kill."""
-        async with self.protect():
-            return await awaitable
+        """Await `awaitable` under `protect()`: its result, or TaskKilled on a kill. An
+        ordinary exception it raises is reported as a `failure` signal, then raised."""
+        try:
+            async with self.protect():
+                return await awaitable
+        except BaseException as exc:
+            if inspect.iscoroutine(awaitable):
+                awaitable.close()  # not started when the kill came first: no warning
+            if isinstance(exc, Exception):
+                await self._report_failure(exc)
+            raise
 
     async def _checkpoint(self, max_pause: float | None) -> list[InboxMessage]:
         core = self._core
         core.confirm_taken()
         held_since = _monotonic()
-        while True:
-            if self._reader is None:
-                raise RuntimeError(
-                    "the guard is not running: `async with AsyncTaskGuard(...) as guard:`"
-                )
-            step, wait = core.hold(_monotonic(), held_since, max_pause)
-            if step != "wait":
-                break
-            await _wait(self._changed, wait)
-        if step == "go-blind":
+        try:
+            while True:
+                if self._reader is None:
+                    raise RuntimeError(
+                        "the guard is not running: `async with AsyncTaskGuard(...) as guard:`"
+                    )
+                go, wait = core.hold(_monotonic(), held_since, max_pause)
+                if go != "wait":
+                    break
+                held = core.holding_for()
+                if held is not None and core.activity != held:
+                    await self._report(held)  # held at a pause: said at once
+                    continue
+                await _wait(self._changed, wait)
+        except TaskKilled:
+            await self._report("killed")
+            raise
+        except PauseTimeout:
+            await self._report("running", was=("paused",))  # no longer held: the agent decides
+            raise
+        if core.activity in ("paused", "killed"):
+            await self._report("running", was=("paused", "killed"))
+        if go == "go-blind":
             return []
         return await self._inbox(core.plan_inbox())
 
@@ -245,7 +295,7 @@ class AsyncTaskGuard(GuardView):
         deadline = _monotonic() + timeout
         core = self._core
         woken = self._waiters[eid] = asyncio.Event()
-        written = False
+        written = waiting = False
         raw = None
         try:
             while True:
@@ -264,9 +314,17 @@ class AsyncTaskGuard(GuardView):
                 remaining = deadline - _monotonic()
                 if remaining <= 0:
                     break
+                if not waiting:
+                    waiting = True
+                    await self._report("waiting")
                 await _wait(woken, min(remaining, core.reread_interval))
+        except TaskKilled:
+            await self._report("killed")
+            raise
         finally:
             self._waiters.pop(eid, None)
+            if waiting:
+                await self._report("running", was=("waiting",))
         if raw is None:
             if written:
                 with contextlib.suppress(ControlPlaneUnreachable):
@@ -284,7 +342,10 @@ class AsyncTaskGuard(GuardView):
         task_type: str | None = None,
     ) -> str:
         """As `TaskGuard.finish`."""
-        fields = outcome_fields(self.task_id, self._core.agent, status, notice, task_type)
+        core = self._core
+        fields = outcome_fields(
+            self.task_id, core.agent, status, notice, task_type or core.task_type
+        )
         try:
             return as_text(await self._redis.xadd(self.keys.outcomes, fields))
         except redis.RedisError as exc:
@@ -298,94 +359,10 @@ class AsyncTaskGuard(GuardView):
         except redis.RedisError as exc:
             raise event_not_written(self.keys.agent_events, exc) from exc
 
-    # ------------------------------------------------------------------ the reader task
-
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
-
-    async def _serve(self) -> None:
-        while True:
-            try:
-                if self._push:
-                    await self._listen()
-                else:
-                    await self._poll()
-            except Exception as exc:
-                self._failures += 1
-                if self._failures == 1:
-                    continue  # a dropped connection is not an outage: reconnect at once
-                if not isinstance(exc, redis.RedisError | OSError):
-                    log.exception("agent guard for %s: unexpected error", self.task_id)
-                self._core.mark_unreachable(describe(exc), _monotonic())
-                self._notify()
-                self._first_read.set()
-                await asyncio.sleep(min(RETRY_MAX, 0.05 * 2 ** (self._failures - 2)))
-
-    async def _listen(self) -> None:
-        pubsub = self._redis.pubsub()
+    async def signal(self, name: str, value: float = 1, detail: str | None = None) -> str:
+        """As `TaskGuard.signal`."""
+        fields = signal_fields(self.task_id, self._core.agent, name, value, detail)
         try:
-            await pubsub.subscribe(self.keys.control)
-            deadline = _monotonic() + self._start_timeout
-            while True:  # once confirmed, no announcement can slip past the re-read below
-                message = await pubsub.get_message(timeout=max(0.0, deadline - _monotonic()))
-                if message is not None and message["type"] == "subscribe":
-                    break
-                if _monotonic() >= deadline:
-                    raise redis.TimeoutError("SUBSCRIBE was not confirmed")
-            await self._sync(reconnected=True)
-            while True:
-                wait = self._next_sync - _monotonic()
-                if wait <= 0:
-                    await self._sync()
-                    continue
-                message = await pubsub.get_message(timeout=wait)
-                resync = False
-                while message is not None:
-                    resync = self._on_message(message) or resync
-                    message = await pubsub.get_message(timeout=0)
-                if resync:
-                    await self._sync(full=False)
-        finally:
-            with contextlib.suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
-
-    async def _poll(self) -> None:
-        await self._sync(reconnected=True)
-        while True:
-            await asyncio.sleep(max(0.0, self._next_sync - _monotonic()))
-            await self._sync()
-
-    def _on_message(self, message: dict[str, Any]) -> bool:
-        """Handle one message; True when the control keys must be re-read."""
-        resync, decided = self._core.on_message(message)
-        waiter = self._waiters.get(decided) if decided else None
-        if waiter is not None:
-            waiter.set()
-        return resync
-
-    async def _sync(self, *, full: bool = True, reconnected: bool = False) -> None:
-        """Re-read the control keys (MGET); `full` adds the inbox's newest entry."""
-        core = self._core
-        if full:
-            pipe = self._redis.pipeline(transaction=False)
-            core.queue_reread(pipe)
-            values, top = await pipe.execute()
-        else:
-            values = await self._redis.mget(*core.control_keys)
-        now = _monotonic()
-        if reconnected:
-            core.reconnected()
-        if full:
-            core.apply_inbox_top(top)
-            self._next_sync = now + core.reread_interval
-        core.apply_controls(values, now)
-        if core.is_killed:
-            error = core.killed_error()
-            for protection in list(self._protections):
-                protection.fire(error)
-            for waiter in self._waiters.values():
-                waiter.set()
-        self._notify()
-        self._failures = 0
-        self._first_read.set()
+            return as_text(await self._redis.xadd(self.keys.signals, fields))
+        except redis.RedisError as exc:
+            raise event_not_written(self.keys.signals, exc) from exc

@@ -11,8 +11,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from bot.control import client_options
-from bot.ids import check_task_id
-from bot.keys import KeyNames
+
+from .payloads import kill_keys
 
 
 def connect(url: str, *, timeout: float = 2.0, name: str | None = None) -> aioredis.Redis:
@@ -21,10 +21,11 @@ def connect(url: str, *, timeout: float = 2.0, name: str | None = None) -> aiore
     )
 
 
-async def is_killed(client: aioredis.Redis, task_id: str, *, prefix: str = "") -> bool:
+async def is_killed(
+    client: aioredis.Redis, task_id: str, *, prefix: str = "", agent: str | None = None
+) -> bool:
     """The original notes' check, in one round trip, for asyncio agents."""
-    keys = KeyNames(prefix)
-    return bool(await client.exists(keys.kill(check_task_id(task_id)), keys.kill_all))
+    return bool(await client.exists(*kill_keys(task_id, prefix, agent)))
 
 
 async def _wait(event: asyncio.Event, timeout: float) -> None:

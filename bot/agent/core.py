@@ -1,7 +1,9 @@
 """What both guards share, without any I/O: the key names of one task, the local view of
-its control keys, the inbox bookkeeping (exactly once per consumer) and the payloads an
-agent writes. `TaskGuard` (threads) and `AsyncTaskGuard` (asyncio) drive it; only they
-touch Redis. Every method here runs under the guard's lock (or on its event loop).
+its control keys (its own, its agent's, `kill:all`), what the agent is doing (the state
+its heartbeat reports), the inbox bookkeeping (`InboxBook`: exactly once per consumer)
+and the payloads an agent writes. `TaskGuard` (threads) and `AsyncTaskGuard` (asyncio)
+drive it; only they touch Redis. Every method here runs under the guard's lock (or on its
+event loop), except the checkpoint's count and label (`checkpoints`, `label()`).
 """
 
 from __future__ import annotations
@@ -9,43 +11,73 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from pydantic import ValidationError
-
-from bot.contracts import (
-    ControlValue,
-    InboxEntry,
-    Kind,
-)
+from bot.contracts import ControlValue, Kind
 from bot.ids import check_task_id
 from bot.keys import KeyNames
 
 from .errors import ControlPlaneUnreachable, PauseTimeout, TaskKilled
+from .fleet import TaskState, check_task_type
+from .inbox import InboxBook
 from .payloads import (
     _OUTAGE,
     FAIL_MODES,
-    INBOX_BATCH,
-    ApprovalOutcome,
     EscalationOptions,
     FailMode,
     GuardState,
-    InboxMessage,
-    InboxPlan,
     StreamFields,
     Verdict,
     as_text,
     build_escalation,
-    describe,
     escalation_fields,
     log,
     parse_control,
-    stream_entries,
 )
 
 
-class GuardCore:
+class GuardCore(InboxBook):
     """One task's view of the control plane and its inbox bookkeeping. The guards feed it
     what they read (`apply_controls`, `apply_inbox_top`, `on_message`, `inbox_read`) and
-    ask it what a checkpoint must do (`hold`, `plan_inbox`); it never does I/O."""
+    ask it what a checkpoint must do (`hold`, `plan_inbox`); it never does I/O.
+
+    Slots, because a checkpoint's fast path reads and writes a few of its attributes:
+    slot access stays fast however many there are (an instance dict of this many keys
+    is no longer a shared-key dict, and each access costs several nanoseconds more)."""
+
+    __slots__ = (
+        "_decision_prefix",
+        "_outage_since",
+        "activity",
+        "agent",
+        "announced",
+        "attempted",
+        "checkpoints",
+        "consumer",
+        "control_keys",
+        "error",
+        "fresh_until",
+        "inbox_key",
+        "keys",
+        "kill_agent_key",
+        "kill_all_key",
+        "kill_key",
+        "killed",
+        "killed_agent",
+        "killed_all",
+        "on_unreachable",
+        "pause_agent_key",
+        "pause_key",
+        "paused",
+        "paused_agent",
+        "quiet",
+        "quiet_until",
+        "reachable",
+        "reread_interval",
+        "stale_after",
+        "step",
+        "step_at",
+        "task_id",
+        "task_type",
+    )
 
     def __init__(
         self,
@@ -56,6 +88,7 @@ class GuardCore:
         consumer: str | None,
         on_unreachable: FailMode,
         reread_interval: float,
+        task_type: str | None = None,
     ) -> None:
         self.task_id = check_task_id(task_id)
         if on_unreachable not in FAIL_MODES:
@@ -65,6 +98,7 @@ class GuardCore:
         if not agent.strip() or len(agent) > 200:
             raise ValueError("agent must be a name of 1 to 200 characters")
         self.agent = agent
+        self.task_type = check_task_type(task_type)
         self.consumer = consumer if consumer is not None else agent
         if not self.consumer.strip() or len(self.consumer) > 200:
             raise ValueError("consumer must be a name of 1 to 200 characters")
@@ -78,29 +112,41 @@ class GuardCore:
         self.kill_key = self.keys.kill(task_id)
         self.kill_all_key = self.keys.kill_all
         self.pause_key = self.keys.pause(task_id)
+        self.kill_agent_key = self.keys.kill_agent(agent)
+        self.pause_agent_key = self.keys.pause_agent(agent)
         self.inbox_key = self.keys.inbox(task_id)
-        self.control_keys = (self.kill_key, self.kill_all_key, self.pause_key)
+        # One MGET reads them all, in this order (see apply_controls).
+        self.control_keys = (
+            self.kill_key,
+            self.kill_all_key,
+            self.pause_key,
+            self.kill_agent_key,
+            self.pause_agent_key,
+        )
         self._decision_prefix = self.keys.decision("")
 
         self.killed: ControlValue | None = None
         self.killed_all: ControlValue | None = None
         self.paused: ControlValue | None = None
+        self.killed_agent: ControlValue | None = None
+        self.paused_agent: ControlValue | None = None
+        # What the agent is doing, as its heartbeat reports it: changed by the code path
+        # that changes it (a checkpoint holding, request_approval waiting, TaskKilled, close).
+        self.activity: TaskState = "running"
+        self.checkpoints = 0  # the fast path's only cost for the heartbeat: a count
+        self.step: str | None = None  # the last label a checkpoint was given...
+        self.step_at = 0  # ...at which checkpoint
         self.reachable = False
         self.attempted = False  # the first re-read has succeeded or failed
         self.error: str | None = None
         self.fresh_until = 0.0
         self.quiet = False  # nothing for a checkpoint to do: its fast path
+        self.quiet_until = 0.0  # fresh_until while quiet: the fast path's one comparison
         # An announcement named one of the task's keys and they have not been read since:
         # the next checkpoint reads them itself rather than wait for the reader thread.
         self.announced = False
         self._outage_since: float | None = None
-
-        self.inbox_dirty = True
-        self.redirected: set[str] = set()  # escalations whose redirect request_approval returned
-        self._inbox_top: str | None = None
-        self._handed: list[str] = []  # returned by the last checkpoint, not yet taken
-        self._to_ack: list[str] = []  # taken (or skipped), not yet acknowledged
-        self._known: set[str] = set()  # handed or skipped, until acknowledged
+        self._init_inbox()
 
     def escalation(
         self,
@@ -120,6 +166,7 @@ class GuardCore:
             action=action,
             args=args,
             options=options,
+            task_type=self.task_type,
         )
         return escalation_fields(escalation), escalation_id
 
@@ -151,20 +198,18 @@ class GuardCore:
         pipe.xrevrange(self.inbox_key, count=1)
 
     def apply_controls(self, values: Sequence[object], now: float) -> None:
-        """The values of `kill:{task_id}`, `kill:all` and `pause:{task_id}` (MGET)."""
-        killed, killed_all, paused = (
+        """The values of `control_keys` (MGET): `kill:{task_id}`, `kill:all`,
+        `pause:{task_id}`, `kill:agent:{agent}`, `pause:agent:{agent}`."""
+        read = [
             parse_control(key, value) for key, value in zip(self.control_keys, values, strict=True)
-        )
-        for key, before, after in (
-            (self.kill_key, self.killed, killed),
-            (self.kill_all_key, self.killed_all, killed_all),
-            (self.pause_key, self.paused, paused),
-        ):
-            if after is not None and before is None:
-                log.info("%s is set by %s: %s", key, after.by, after.reason)
-            elif after is None and before is not None:
+        ]
+        before = (self.killed, self.killed_all, self.paused, self.killed_agent, self.paused_agent)
+        for key, was, now_set in zip(self.control_keys, before, read, strict=True):
+            if now_set is not None and was is None:
+                log.info("%s is set by %s: %s", key, now_set.by, now_set.reason)
+            elif now_set is None and was is not None:
                 log.info("%s is lifted", key)
-        self.killed, self.killed_all, self.paused = killed, killed_all, paused
+        self.killed, self.killed_all, self.paused, self.killed_agent, self.paused_agent = read
         self.announced = False
         if self._outage_since is not None:
             log.warning(
@@ -179,18 +224,16 @@ class GuardCore:
         self.fresh_until = now + self.stale_after
         self.refresh()
 
-    def apply_inbox_top(self, top: Any) -> None:
-        """The inbox's newest entry (XREVRANGE + - COUNT 1): a missed announcement of the
-        inbox shows as a newer id."""
-        newest = as_text(top[0][0]) if top else None
-        if newest != self._inbox_top:
-            self._inbox_top = newest
-            if newest is not None:
-                self.inbox_changed()
-
     @property
     def is_killed(self) -> bool:
-        return self.killed is not None or self.killed_all is not None
+        return (
+            self.killed is not None or self.killed_agent is not None or self.killed_all is not None
+        )
+
+    @property
+    def pause_in_force(self) -> ControlValue | None:
+        """The task's own pause, else its agent's."""
+        return self.paused or self.paused_agent
 
     def mark_unreachable(self, error: str, now: float) -> None:
         self.attempted = True
@@ -202,14 +245,6 @@ class GuardCore:
             log.warning(template, error, self.task_id)
         self.refresh()
 
-    def reconnected(self) -> None:
-        """A (re)subscription: announcements may have been missed meanwhile."""
-        self.inbox_changed()
-
-    def inbox_changed(self) -> None:
-        self.inbox_dirty = True
-        self.refresh()
-
     def verdict(self, now: float) -> Verdict:
         if self.is_killed:
             return "killed"  # a kill seen before an outage stands through it
@@ -217,7 +252,7 @@ class GuardCore:
             self.mark_unreachable(f"no successful read for {self.stale_after:g}s", now)
         if not self.reachable:
             return "unreachable"
-        return "paused" if self.paused is not None else "go"
+        return "paused" if self.pause_in_force is not None else "go"
 
     def hold(
         self, now: float, held_since: float, max_pause: float | None
@@ -241,7 +276,8 @@ class GuardCore:
         if max_pause is None:
             return "wait", self.reread_interval
         if waited >= max_pause:
-            raise PauseTimeout(self.task_id, waited, self.paused if verdict == "paused" else None)
+            pause = self.pause_in_force if verdict == "paused" else None
+            raise PauseTimeout(self.task_id, waited, pause)
         return "wait", min(self.reread_interval, max_pause - waited)
 
     def state(self, now: float) -> GuardState:
@@ -250,11 +286,25 @@ class GuardCore:
         verdict = self.verdict(now)
         return "running" if verdict == "go" else verdict
 
+    def holding_for(self) -> TaskState | None:
+        """What a checkpoint told to wait is doing: held at a pause ("paused"), or None
+        when the hold is the control plane being unreachable (nothing to report there)."""
+        return "paused" if self.reachable and self.pause_in_force is not None else None
+
     def killed_error(self) -> TaskKilled:
+        """The kill in force, the most specific first: the task's, its agent's, all."""
         if self.killed is not None:
-            return TaskKilled(self.task_id, self.kill_key, self.killed)
+            return TaskKilled(self.task_id, self.kill_key, self.killed, scope="task")
+        if self.killed_agent is not None:
+            return TaskKilled(
+                self.task_id,
+                self.kill_agent_key,
+                self.killed_agent,
+                scope="agent",
+                agent=self.agent,
+            )
         assert self.killed_all is not None
-        return TaskKilled(self.task_id, self.kill_all_key, self.killed_all)
+        return TaskKilled(self.task_id, self.kill_all_key, self.killed_all, scope="all")
 
     def check_killed(self) -> None:
         if self.is_killed:
@@ -267,126 +317,34 @@ class GuardCore:
         self.quiet = (
             self.reachable
             and not self.announced
-            and self.killed is None
-            and self.killed_all is None
-            and self.paused is None
-            and not self.inbox_dirty
-            and not self._handed
-            and not self._to_ack
+            and not self.is_killed
+            and self.pause_in_force is None
+            and self.activity == "running"  # paused or killed before: say running again
+            and self.inbox_idle
         )
+        self.quiet_until = self.fresh_until if self.quiet else 0.0
 
-    # ------------------------------------------------------------------ the inbox
+    # ------------------------------------------------------------------ the heartbeat
 
-    def confirm_taken(self, *, refresh: bool = True) -> None:
-        """The agent is back at a checkpoint (or said so): it took the last batch."""
-        if self._handed:
-            self._to_ack.extend(self._handed)
-            self._handed.clear()
-            if refresh:
-                self.refresh()
-
-    def plan_inbox(self) -> InboxPlan:
-        plan = InboxPlan(ack=tuple(self._to_ack), read=self.inbox_dirty)
-        self.inbox_dirty = False  # cleared before the read: a push meanwhile sets it again
-        return plan
-
-    def queue_inbox(self, pipe: Any, plan: InboxPlan) -> None:
-        """Queue the plan's commands on a (sync or asyncio) pipeline."""
-        if plan.ack:
-            pipe.xack(self.inbox_key, self.consumer, *plan.ack)
-        if plan.read:
-            pipe.xreadgroup(self.consumer, self.consumer, {self.inbox_key: "0"})
-            pipe.xreadgroup(self.consumer, self.consumer, {self.inbox_key: ">"}, count=INBOX_BATCH)
-
-    def plan_ack(self) -> InboxPlan:
-        return InboxPlan(ack=tuple(self._to_ack), read=False)
-
-    def inbox_failed(self, plan: InboxPlan, exc: BaseException, *, strict: bool) -> None:
-        """Keep what the failed round trip was to do for the next checkpoint; raise
-        ControlPlaneUnreachable when `strict` or under on_unreachable="raise"."""
-        self.inbox_dirty = self.inbox_dirty or plan.read
+    def set_activity(self, state: TaskState, *, was: tuple[TaskState, ...] | None = None) -> bool:
+        """Record what the agent is doing now (only from one of `was`, when given); True
+        when it changed. Nothing follows `finished`, and a guard closed after a kill stays
+        `killed`."""
+        current = self.activity
+        if state == current or current == "finished" or (was is not None and current not in was):
+            return False
+        if state == "finished" and current == "killed":
+            return False
+        self.activity = state
         self.refresh()
-        if strict or self.on_unreachable == "raise":
-            raise ControlPlaneUnreachable(
-                f"{self.inbox_key} could not be read: {describe(exc)}"
-            ) from exc
-        log.warning(
-            "%s could not be read (%s); retried at the next checkpoint",
-            self.inbox_key,
-            describe(exc),
-        )
+        return True
 
-    def inbox_read(self, plan: InboxPlan, replies: Sequence[Any]) -> list[InboxMessage]:
-        """The replies of `queue_inbox`, as the messages to hand out.
+    def label(self, step: str) -> None:
+        self.step = step
+        self.step_at = self.checkpoints
 
-        Exactly once: an entry handed out (or skipped) is never handed again until it is
-        acknowledged, whether it comes back from the pending list or not."""
-        pending, new = (stream_entries(r) for r in replies[-2:]) if plan.read else ([], [])
-        if plan.ack:
-            acked = set(plan.ack)
-            self._to_ack = [entry for entry in self._to_ack if entry not in acked]
-            self._known -= acked
-        if len(new) >= INBOX_BATCH:
-            self.inbox_dirty = True
-        messages = []
-        for entry_id, fields in (*pending, *new):
-            if entry_id in self._known:
-                continue
-            self._known.add(entry_id)
-            message = self._message(entry_id, fields)
-            if message is None:
-                self._to_ack.append(entry_id)
-            else:
-                self._handed.append(entry_id)
-                messages.append(message)
-        self.refresh()
-        return messages
-
-    def _message(self, entry_id: str, fields: dict[str, str] | None) -> InboxMessage | None:
-        if not fields:
-            return None  # deleted from the stream while pending
-        try:
-            entry = InboxEntry.model_validate(fields)
-        except ValidationError as exc:
-            log.warning(
-                "%s entry %s is not an inbox entry of the contract (%s); acknowledged and "
-                "skipped: %r",
-                self.inbox_key,
-                entry_id,
-                exc.errors()[0]["msg"],
-                fields,
-            )
-            return None
-        if entry.kind == "redirect" and entry.escalation_id in self.redirected:
-            log.info(
-                "%s entry %s repeats the redirect of escalation %s, which request_approval "
-                "already returned; acknowledged and not handed out again",
-                self.inbox_key,
-                entry_id,
-                entry.escalation_id,
-            )
-            return None
-        return InboxMessage(
-            id=entry_id,
-            kind=entry.kind,
-            text=entry.text,
-            author=entry.author,
-            source=entry.source,
-            at=entry.at,
-            escalation_id=entry.escalation_id or None,
-        )
-
-    def closing_acks(self, *, took_last: bool) -> tuple[str, ...]:
-        """What to acknowledge on close: the last batch only when the agent exited cleanly
-        (after an exception it may not have acted on it, so a restart gets it again)."""
-        if took_last:
-            self.confirm_taken(refresh=False)
-        return tuple(self._to_ack)
-
-    # ------------------------------------------------------------------ approvals
-
-    def note_outcome(self, outcome: ApprovalOutcome) -> None:
-        if outcome.decision == "redirected":
-            self.redirected.add(outcome.escalation_id)
-            self.inbox_dirty = True  # its inbox copy is there: read it now, to skip it
-            self.refresh()
+    def step_text(self) -> str:
+        """The heartbeat's `step`: the label the last checkpoint was given, else how many
+        checkpoints there were."""
+        count, step = self.checkpoints, self.step
+        return step if step is not None and self.step_at == count else str(count)

@@ -2,25 +2,45 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from bot.contracts import ControlValue
+
+KillScope = Literal["task", "agent", "all"]
 
 
 class TaskKilled(BaseException):
-    """The task must stop: `kill:{task_id}` or `kill:all` is set.
+    """The task must stop: `kill:{task_id}`, `kill:agent:{agent}` or `kill:all` is set.
 
     Derived from BaseException, like KeyboardInterrupt and asyncio.CancelledError, so that
     an agent's `except Exception:` retry loop cannot swallow a kill. Catch it by name
     where the agent cleans up; the kill stays until an operator revives the task, so every
-    later checkpoint raises it again.
+    later checkpoint raises it again. `scope` says which key: "task" (this task's own),
+    "agent" (every task of `agent`) or "all".
     """
 
-    def __init__(self, task_id: str, key: str, control: ControlValue) -> None:
+    def __init__(
+        self,
+        task_id: str,
+        key: str,
+        control: ControlValue,
+        *,
+        scope: KillScope | None = None,
+        agent: str | None = None,
+    ) -> None:
         self.task_id = task_id
         self.key = key
         self.control = control
-        scope = "all tasks were" if key.endswith("kill:all") else f"task {task_id} was"
+        self.scope: KillScope = scope or ("all" if key.endswith("kill:all") else "task")
+        self.agent = agent
+        if self.scope == "all":
+            what = "all tasks were"
+        elif self.scope == "agent":
+            what = f"every task of agent {agent} was"
+        else:
+            what = f"task {task_id} was"
         when = f" at {control.at}" if control.at else ""
-        super().__init__(f"{scope} killed by {control.by}{when}: {control.reason}")
+        super().__init__(f"{what} killed by {control.by}{when}: {control.reason}")
 
     @property
     def reason(self) -> str:
@@ -37,7 +57,12 @@ class TaskKilled(BaseException):
     @property
     def all_tasks(self) -> bool:
         """True when the kill is `kill:all` rather than this task's own key."""
-        return self.key.endswith("kill:all")
+        return self.scope == "all"
+
+    @property
+    def agent_wide(self) -> bool:
+        """True when the kill is `kill:agent:{agent}`: every task of this agent stops."""
+        return self.scope == "agent"
 
 
 class AgentError(Exception):
@@ -68,8 +93,8 @@ class PauseTimeout(AgentError):
 
 class ControlPlaneUnreachable(AgentError):
     """Redis cannot be reached: raised by checkpoints under `on_unreachable="raise"`, and
-    by writes (`escalate`, `say`) in every mode. `escalation_id` names the escalation that
-    was not written, so a retry with the same id stays one escalation."""
+    by writes (`escalate`, `say`, `signal`, `finish`) in every mode. `escalation_id` names
+    the escalation that was not written, so a retry with the same id stays one escalation."""
 
     def __init__(self, message: str, *, escalation_id: str | None = None) -> None:
         super().__init__(message)

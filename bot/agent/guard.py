@@ -1,9 +1,11 @@
 """`TaskGuard`: the synchronous guard an agent holds for one task.
 
 A background thread subscribes to `{prefix}control` and keeps a local view of the task's
-keys (`kill:{task_id}`, `kill:all`, `pause:{task_id}`), re-read in one round trip on every
-(re)connect, on every announcement that concerns the task, and every `reread_interval`
-seconds. `checkpoint()` reads that view: when nothing changed it does not touch Redis.
+keys (`kill:{task_id}`, `kill:all`, `pause:{task_id}`, `kill:agent:{agent}`,
+`pause:agent:{agent}`), re-read in one round trip on every (re)connect, on every
+announcement that concerns the task, and every `reread_interval` seconds; it also keeps
+the task's heartbeat fresh. `checkpoint()` reads that view: when nothing changed it does
+not touch Redis.
 """
 
 from __future__ import annotations
@@ -12,38 +14,17 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, Unpack
+from typing import Any
 
 import redis
 
-from bot.contracts import Kind
 from bot.control import connect
-from bot.ids import check_task_id
-from bot.keys import KeyNames
 
-from .errors import ControlPlaneUnreachable
-from .payloads import (
-    ApprovalOutcome,
-    EscalationOptions,
-    FailMode,
-    FinishStatus,
-    GuardState,
-    InboxMessage,
-    InboxPlan,
-    as_text,
-    check_timeout,
-    decision_unreadable,
-    escalation_not_written,
-    event_fields,
-    event_not_written,
-    expired_outcome,
-    expiry_note,
-    outcome_fields,
-    parse_decision,
-)
-from .reader import ReaderThread
+from .errors import PauseTimeout, TaskKilled
+from .fleet import HEARTBEAT_INTERVAL, HEARTBEAT_TTL
+from .payloads import FailMode, GuardState, InboxMessage, InboxPlan, kill_keys
+from .writes import GuardWrites
 
 log = logging.getLogger("bot.agent")
 
@@ -51,14 +32,16 @@ _monotonic = time.monotonic
 RETRY_MAX = 1.0  # seconds between reconnection attempts, at most
 
 
-def is_killed(client: redis.Redis, task_id: str, *, prefix: str = "") -> bool:
+def is_killed(
+    client: redis.Redis, task_id: str, *, prefix: str = "", agent: str | None = None
+) -> bool:
     """The original notes' check, `r.exists(f"kill:{task_id}") or r.exists("kill:all")`,
-    in one round trip. No guard, no thread: for agents that want one line."""
-    keys = KeyNames(prefix)
-    return bool(client.exists(keys.kill(check_task_id(task_id)), keys.kill_all))
+    in one round trip (with `agent`, `kill:agent:{agent}` too). No guard, no thread: for
+    agents that want one line."""
+    return bool(client.exists(*kill_keys(task_id, prefix, agent)))
 
 
-class TaskGuard(ReaderThread):
+class TaskGuard(GuardWrites):
     """Obey kills, pauses and redirects for one task; ask for approval; talk in the thread.
 
         with TaskGuard("refund-4711", agent="billing-agent") as guard:
@@ -69,13 +52,18 @@ class TaskGuard(ReaderThread):
 
     - `url`, `prefix`: default to the bot's `REDIS_URL` and `REDIS_KEY_PREFIX`. `redis=`
       shares a client of yours instead (its timeouts and retries then apply).
-    - `agent`: the name on escalations. `consumer`: this reader of the inbox (default the
-      agent's name); keep it stable across restarts, so a restart resumes the inbox.
+    - `agent`: the name on escalations and signals; `kill:agent:{agent}` and
+      `pause:agent:{agent}` stop it with every other task of that name. `task_type`: the
+      default of escalations and `finish()`, shown in the fleet. `consumer`: this reader
+      of the inbox (default the agent's name); keep it stable across restarts, so a
+      restart resumes the inbox.
     - `on_unreachable`: "pause" (fail closed, the default), "raise" or "continue" (fail
       open): what a checkpoint does while Redis cannot be read.
     - `reread_interval`: seconds between re-reads of the keys, the bound on how late a kill
       whose announcement was lost is seen. `push=False`: no subscription, re-reads only.
     - `socket_timeout`: for the client the guard makes from `url`.
+    - `heartbeat`: keep `task:{task_id}` and `tasks` fresh every `heartbeat_interval`
+      seconds, the hash expiring after `heartbeat_ttl` (the fleet's live tasks).
 
     Its methods may be called from any thread.
     """
@@ -95,6 +83,10 @@ class TaskGuard(ReaderThread):
         reread_interval: float = 1.0,
         push: bool = True,
         socket_timeout: float = 2.0,
+        task_type: str | None = None,
+        heartbeat: bool = True,
+        heartbeat_interval: float = HEARTBEAT_INTERVAL,
+        heartbeat_ttl: float = HEARTBEAT_TTL,
     ) -> None:
         self._setup(
             task_id,
@@ -108,8 +100,13 @@ class TaskGuard(ReaderThread):
             reread_interval=reread_interval,
             push=push,
             socket_timeout=socket_timeout,
+            task_type=task_type,
+            heartbeat=heartbeat,
+            heartbeat_interval=heartbeat_interval,
+            heartbeat_ttl=heartbeat_ttl,
         )
         self._cond = threading.Condition()
+        self._beat_lock = threading.Lock()
         self._stop = threading.Event()
         self._first_read = threading.Event()
         self._thread: threading.Thread | None = None
@@ -123,6 +120,8 @@ class TaskGuard(ReaderThread):
         if self._closed:
             raise RuntimeError("this guard is closed; make a new one")
         if self._thread is None:
+            if self._heartbeat is not None:
+                self._heartbeat.start()
             self._thread = threading.Thread(
                 target=self._serve, name=f"escbot-guard:{self.task_id}", daemon=True
             )
@@ -147,6 +146,10 @@ class TaskGuard(ReaderThread):
             if acks:
                 with contextlib.suppress(redis.RedisError):
                     self._redis.xack(self._core.inbox_key, self._core.consumer, *acks)
+            self._core.set_activity("finished")  # a task killed stays `killed`
+            with contextlib.suppress(redis.RedisError):
+                self._write_beat(ended=True)
+        self._reported = None
         if self._own_client:
             self._redis.close()
 
@@ -159,6 +162,12 @@ class TaskGuard(ReaderThread):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        detail = self._failure_to_report(exc)
+        if detail is not None and exc is not None:
+            try:
+                self.signal("failure", 1, detail)
+            except Exception as error:  # best effort: the agent's own exception goes on
+                self._failure_not_reported(exc, error)
         self.close(took_last=exc_type is None)
 
     # ------------------------------------------------------------------ state
@@ -172,12 +181,18 @@ class TaskGuard(ReaderThread):
 
     # ------------------------------------------------------------------ the checkpoint
 
-    def checkpoint(self, max_pause: float | None = None) -> list[InboxMessage]:
+    def checkpoint(
+        self, max_pause: float | None = None, *, step: str | None = None
+    ) -> list[InboxMessage]:
         """Call at the top of each step. Raises TaskKilled when killed; waits while paused
         (PauseTimeout past `max_pause` seconds); returns the inbox entries that are new to
-        this consumer. They are acknowledged at the next checkpoint, or by `ack()`."""
+        this consumer. They are acknowledged at the next checkpoint, or by `ack()`.
+        `step`: a label for the fleet's view (default: the number of checkpoints)."""
         core = self._core
-        if core.quiet and _monotonic() < core.fresh_until:
+        core.checkpoints += 1
+        if step is not None:
+            core.label(step)
+        if _monotonic() < core.quiet_until:
             return []
         return self._checkpoint(max_pause)
 
@@ -188,17 +203,31 @@ class TaskGuard(ReaderThread):
             self._read_announced()
         with self._cond:
             core.confirm_taken()
+        try:
             while True:
-                if self._thread is None:
-                    raise RuntimeError("the guard is not running: `with TaskGuard(...) as guard:`")
-                step, wait = core.hold(_monotonic(), held_since, max_pause)
-                if step != "wait":
-                    break
-                self._cond.wait(wait)
-            if step == "go-blind":
-                return []
-            plan = core.plan_inbox()
-        return self._inbox(plan)
+                with self._cond:
+                    if self._thread is None:
+                        raise RuntimeError(
+                            "the guard is not running: `with TaskGuard(...) as guard:`"
+                        )
+                    go, wait = core.hold(_monotonic(), held_since, max_pause)
+                    if go != "wait":
+                        plan = core.plan_inbox() if go == "go" else None
+                        break
+                    held = core.holding_for()
+                    if held is None or core.activity == held:
+                        self._cond.wait(wait)
+                        continue
+                self._report(held)  # held at a pause: said at once, outside the lock
+        except TaskKilled:
+            self._report("killed")
+            raise
+        except PauseTimeout:
+            self._report("running", was=("paused",))  # no longer held: the agent decides
+            raise
+        if core.activity in ("paused", "killed"):
+            self._report("running", was=("paused", "killed"))
+        return [] if plan is None else self._inbox(plan)
 
     def _read_announced(self) -> None:
         """Read the keys an announcement named, in this thread: one round trip, and no
@@ -249,110 +278,3 @@ class TaskGuard(ReaderThread):
         except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
-
-    # ------------------------------------------------------------------ escalations
-
-    def escalate(
-        self,
-        reason: str,
-        *,
-        kind: Kind = "exception",
-        action: str | None = None,
-        args: Mapping[str, Any] | None = None,
-        **options: Unpack[EscalationOptions],
-    ) -> str:
-        """Write an escalation to `escalations` and return its id (made here unless given:
-        retrying with the same id stays one escalation). Does not wait."""
-        fields, escalation_id = self._core.escalation(
-            reason=reason, kind=kind, action=action, args=args, options=options
-        )
-        try:
-            self._redis.xadd(self.keys.escalations, fields)
-        except redis.RedisError as exc:
-            raise escalation_not_written(escalation_id, exc) from exc
-        return escalation_id
-
-    def request_approval(
-        self,
-        action: str,
-        args: Mapping[str, Any] | None = None,
-        *,
-        reason: str,
-        timeout: float,
-        **options: Unpack[EscalationOptions],
-    ) -> ApprovalOutcome:
-        """Escalate an action of kind `approval` and wait for `decision:{id}`.
-
-        Returns the outcome: approved, rejected, redirected, terminated, or `expired` when
-        no decision came within `timeout` seconds (never a rejection). An id whose decision
-        already exists returns it at once (a restarted agent resumes). Raises TaskKilled
-        if the task is killed while waiting. While Redis is unreachable it keeps trying
-        until the timeout, except under `on_unreachable="raise"`.
-        """
-        check_timeout(timeout)
-        fields, eid = self._core.escalation(
-            reason=reason, kind="approval", action=action, args=args, options=options
-        )
-        decision_key = self.keys.decision(eid)
-        deadline = _monotonic() + timeout
-        woken = threading.Event()
-        core = self._core
-        with self._cond:
-            self._waiters[eid] = woken
-        written = False
-        raw = None
-        try:
-            while True:
-                woken.clear()
-                try:
-                    raw = self._redis.get(decision_key)
-                    if raw is not None:
-                        break
-                    with self._cond:  # a decision, even `terminated`, comes first
-                        core.check_killed()
-                    if not written:
-                        self._redis.xadd(self.keys.escalations, fields)
-                        written = True
-                except redis.RedisError as exc:
-                    if core.on_unreachable == "raise":
-                        raise decision_unreadable(decision_key, eid, exc) from exc
-                remaining = deadline - _monotonic()
-                if remaining <= 0:
-                    break
-                woken.wait(min(remaining, core.reread_interval))
-        finally:
-            with self._cond:
-                self._waiters.pop(eid, None)
-        if raw is None:
-            if written:
-                with contextlib.suppress(ControlPlaneUnreachable):
-                    self.say(expiry_note(timeout), eid)
-            return expired_outcome(eid, timeout)
-        outcome = parse_decision(eid, raw)
-        with self._cond:
-            core.note_outcome(outcome)
-        return outcome
-
-    def finish(
-        self,
-        status: FinishStatus = "completed",
-        notice: str | None = None,
-        *,
-        task_type: str | None = None,
-    ) -> str:
-        """Tell the bot the task ended: `completed` (it may be sampled for review, per the
-        policy's `reviews:`) or `failed`; `notice` is a sentence for the end user. Returns
-        the `outcomes` entry id."""
-        fields = outcome_fields(self.task_id, self._core.agent, status, notice, task_type)
-        try:
-            return as_text(self._redis.xadd(self.keys.outcomes, fields))
-        except redis.RedisError as exc:
-            raise event_not_written(self.keys.outcomes, exc) from exc
-
-    def say(self, text: str, escalation_id: str | None = None) -> str:
-        """Write to `agent-events`: posted in the escalation's thread. Returns the entry id."""
-        fields = event_fields(self.task_id, text, escalation_id)
-        try:
-            return as_text(self._redis.xadd(self.keys.agent_events, fields))
-        except redis.RedisError as exc:
-            raise event_not_written(self.keys.agent_events, exc) from exc

@@ -25,7 +25,8 @@ from bot.contracts import (
     OutcomeEntry,
     Severity,
 )
-from bot.ids import check_escalation_id, new_escalation_id
+from bot.ids import check_escalation_id, check_task_id, new_escalation_id
+from bot.keys import KeyNames
 
 from .errors import AgentError, ControlPlaneUnreachable
 
@@ -70,6 +71,13 @@ def resolve_settings(url: str | None, prefix: str | None) -> tuple[str, str]:
     if prefix is None:
         prefix = os.environ.get("REDIS_KEY_PREFIX", "")
     return url, prefix
+
+
+def kill_keys(task_id: str, prefix: str, agent: str | None) -> list[str]:
+    """What `is_killed` looks at: the task's kill, `kill:all`, and its agent's when given."""
+    keys = KeyNames(prefix)
+    names = [keys.kill(check_task_id(task_id)), keys.kill_all]
+    return names if agent is None else [*names, keys.kill_agent(agent)]
 
 
 def client_name(task_id: str, consumer: str) -> str:
@@ -191,9 +199,11 @@ def build_escalation(
     action: str | None,
     args: Mapping[str, Any] | None,
     options: EscalationOptions,
+    task_type: str | None = None,
 ) -> tuple[Escalation, str]:
     """A contract-valid escalation (CONTRACTS §3) and its id, always set: the id makes a
-    retry one escalation rather than two."""
+    retry one escalation rather than two. `task_type`: the guard's, unless the options
+    give one."""
     unknown = sorted(set(options) - set(EscalationOptions.__annotations__))
     if unknown:
         raise TypeError(f"unexpected keyword argument(s): {', '.join(unknown)}")
@@ -205,7 +215,7 @@ def build_escalation(
         escalation_id=escalation_id,
         task_id=task_id,
         agent=agent,
-        task_type=options.get("task_type"),
+        task_type=options.get("task_type") or task_type,
         kind=kind,
         reason=reason,
         severity=options.get("severity", "medium"),

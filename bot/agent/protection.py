@@ -26,16 +26,23 @@ class Protection:
         task = asyncio.current_task()
         if task is None:
             raise RuntimeError("protect() must be used inside an asyncio task")
-        self._guard._core.check_killed()
+        try:
+            self._guard._core.check_killed()
+        except TaskKilled:
+            await self._guard._report("killed")
+            raise
         self._task = task
         self._cancelling = task.cancelling()
         self._guard._protections.add(self)
         return self
 
-    def fire(self, error: TaskKilled) -> None:
+    def fire(self, error: TaskKilled) -> bool:
+        """Cancel the block's task (once); True when this call did."""
         if self.error is None and self._task is not None:
             self.error = error
             self._task.cancel(str(error))
+            return True
+        return False
 
     async def __aexit__(
         self,

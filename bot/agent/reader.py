@@ -1,6 +1,8 @@
 """The sync guard's background reader: subscribes to `{prefix}control` and keeps the
 guard's view of its task's keys fresh (on every (re)connect, on every announcement that
-concerns the task, and every `reread_interval` seconds)."""
+concerns the task, and every `reread_interval` seconds), and keeps the task's heartbeat
+(`task:{task_id}`, `tasks`) fresh every `heartbeat_interval` seconds, waking for whichever
+is due first. A checkpoint never pays for either."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import Any
 
 import redis
 
+from .fleet import TaskState
 from .payloads import describe
 from .view import GuardView
 
@@ -31,6 +34,7 @@ class ReaderThread(GuardView):
     _first_read: threading.Event
     _pubsub: Any
     _waiters: dict[str, threading.Event]
+    _beat_lock: threading.Lock
 
     def _serve(self) -> None:
         while not self._stop.is_set():
@@ -65,13 +69,17 @@ class ReaderThread(GuardView):
                     break
                 if _monotonic() >= deadline:
                     raise redis.TimeoutError("SUBSCRIBE was not confirmed")
+            self._beat()
             self._sync(reconnected=True)
             while not self._stop.is_set():
-                wait = self._next_sync - _monotonic()
-                if wait <= 0:
+                now = _monotonic()
+                if now >= self._next_sync:
                     self._sync()
                     continue
-                message = pubsub.get_message(timeout=wait)
+                if now >= self._next_beat:
+                    self._beat()
+                    continue
+                message = pubsub.get_message(timeout=min(self._next_sync, self._next_beat) - now)
                 resync = False
                 while message is not None:
                     resync = self._on_message(message) or resync
@@ -84,9 +92,14 @@ class ReaderThread(GuardView):
                 pubsub.close()
 
     def _poll(self) -> None:
+        self._beat()
         self._sync(reconnected=True)
-        while not self._stop.wait(max(0.0, self._next_sync - _monotonic())):
-            self._sync()
+        while not self._stop.wait(max(0.0, min(self._next_sync, self._next_beat) - _monotonic())):
+            now = _monotonic()
+            if now >= self._next_sync:
+                self._sync()
+            if now >= self._next_beat:
+                self._beat()
 
     def _on_message(self, message: dict[str, Any]) -> bool:
         """Handle one message; True when the control keys must be re-read."""
@@ -120,6 +133,38 @@ class ReaderThread(GuardView):
                     waiter.set()
         self._failures = 0
         self._first_read.set()
+
+    # ------------------------------------------------------------------ the heartbeat
+
+    def _beat(self) -> None:
+        """The periodic heartbeat. A connection error goes up to `_serve`: the reader's
+        outage handling (reconnect, and say so once); the agent never sees it."""
+        if self._heartbeat is not None:
+            self._next_beat = _monotonic() + self._heartbeat.interval
+            self._write_beat()
+
+    def _write_beat(self, *, ended: bool = False) -> None:
+        beat = self._heartbeat
+        if beat is None:
+            return
+        with self._beat_lock:  # in order: the state written last is the newest
+            pipe = self._redis.pipeline(transaction=True)
+            beat.queue(pipe, self._core.activity, self._core.step_text(), ended=ended)
+            try:
+                pipe.execute()
+            except redis.ResponseError as exc:
+                self._beat_answered(exc)
+                return
+        self._beat_answered(None)
+
+    def _report(self, state: TaskState, *, was: tuple[TaskState, ...] | None = None) -> None:
+        """The agent's code path changed what it is doing: written now, best effort (a
+        failure waits for the next heartbeat; the reader says when Redis is down)."""
+        with self._cond:
+            changed = self._core.set_activity(state, was=was)
+        if changed:
+            with contextlib.suppress(redis.RedisError):
+                self._write_beat()
 
     def _interrupt(self) -> None:
         """Wake the reader from its blocking read so that close() does not wait for it."""

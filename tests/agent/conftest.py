@@ -1,8 +1,10 @@
-"""Fixtures for the agent SDK: guards on the test's own key prefix, the bot's intake, and
-a loop in a thread that behaves like an agent."""
+"""Fixtures for the agent SDK: guards on the test's own key prefix, the bot's intake, the
+agent-wide stops as the bot writes them, and a loop in a thread that behaves like an
+agent."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -13,6 +15,7 @@ import pytest
 import redis
 
 from bot.agent import InboxMessage, TaskGuard
+from bot.clock import iso, utcnow
 from bot.control import connect
 from bot.core import EscalationService
 from bot.errors import UnknownEscalation
@@ -61,6 +64,29 @@ def intake(redis_url: str, prefix: str, service: EscalationService) -> Iterator[
     reader.ensure_group()
     yield reader
     client.close()
+
+
+class Switches:
+    """Kill and pause keys as the bot writes them (CONTRACTS §2, §10): the JSON value,
+    then the key's name announced on `control`."""
+
+    def __init__(self, client: redis.Redis, keys: KeyNames) -> None:
+        self.client = client
+        self.keys = keys
+
+    def set(self, key: str, reason: str, by: str = "U0OPERATOR") -> None:
+        value = {"reason": reason, "by": by, "at": iso(utcnow()), "escalation_id": None}
+        self.client.set(key, json.dumps(value))
+        self.client.publish(self.keys.control, key)
+
+    def lift(self, key: str) -> None:
+        self.client.delete(key)
+        self.client.publish(self.keys.control, key)
+
+
+@pytest.fixture
+def switches(rdb: redis.Redis, prefix: str) -> Switches:
+    return Switches(rdb, KeyNames(prefix))
 
 
 def eventually(check: Callable[[], T], *, timeout: float = 5.0, what: str = "") -> T:

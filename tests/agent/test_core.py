@@ -61,7 +61,7 @@ def test_entries_are_handed_out_once_and_acknowledged_once_taken() -> None:
     assert plan == InboxPlan(ack=("1-0", "2-0"), read=False)
     assert guard.inbox_read(plan, [2]) == []  # XACK answered 2
     assert guard.quiet is False  # never read the control keys: not reachable yet
-    guard.apply_controls([None, None, None], now=0.0)
+    guard.apply_controls([None] * 5, now=0.0)
     assert guard.quiet
 
 
@@ -103,14 +103,14 @@ def test_the_view_fails_closed_when_stale_and_a_kill_stands_through_an_outage(
     caplog.set_level(logging.INFO, logger="bot.agent")
     guard = core()
     assert guard.state(now=0.0) == "starting"
-    guard.apply_controls([None, None, None], now=100.0)
+    guard.apply_controls([None] * 5, now=100.0)
     assert guard.verdict(now=101.0) == "go"
     assert guard.verdict(now=100.0 + guard.stale_after) == "unreachable"  # reader stuck
     assert caplog.text.count("failing closed") == 1
     guard.verdict(now=200.0)
     assert caplog.text.count("failing closed") == 1  # said once per outage
 
-    guard.apply_controls([KILL, None, "1"], now=300.0)
+    guard.apply_controls([KILL, None, "1", None, None], now=300.0)
     assert "reachable again" in caplog.text
     guard.mark_unreachable("connection refused", now=301.0)
     assert guard.verdict(now=302.0) == "killed"

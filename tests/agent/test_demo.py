@@ -13,9 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 from bot.core import EscalationService
 from bot.intake import Intake
+from bot.keys import KeyNames
 from tests.agent.conftest import opened
 from tests.conftest import OPERATOR, POLICY_YAML
 from tests.support.cli import Cli
@@ -117,3 +119,31 @@ def test_the_demo_agent_obeys_approval_redirect_pause_and_kill(
     assert cli("kill", task_id, "--reason", "demo over", "--by", "alice").code == 0
     demo.expect(r"killed by cli:alice: demo over; stopping now")
     assert demo.process.wait(10) == 3
+
+
+def test_the_demo_agent_reports_its_costs_and_its_end(
+    demo_env: dict[str, str], rdb: redis.Redis, prefix: str, task_id: str
+) -> None:
+    args = ["--task-id", task_id, "--steps", "3", "--step-seconds", "0.01"]
+    finished = Demo(args, demo_env)
+    finished.expect(r"^done$")
+    assert finished.process.wait(10) == 0
+    keys = KeyNames(prefix)
+    signals = [fields for _, fields in rdb.xrange(keys.signals)]
+    assert [(s["task_id"], s["agent"], s["signal"], s["value"]) for s in signals] == [
+        (task_id, "demo-agent", "cost", "0.02")
+    ] * 3
+    assert signals[0]["detail"] == "step 1: read the customer's email"
+    ((_, outcome),) = rdb.xrange(keys.outcomes)
+    assert (outcome["task_id"], outcome["status"], outcome["task_type"]) == (
+        task_id,
+        "completed",
+        "refund",
+    )
+    row = rdb.hgetall(keys.task(task_id))
+    assert (row["state"], row["task_type"], row["step"]) == (
+        "finished",
+        "refund",
+        "check the refund policy",
+    )
+    assert rdb.zscore(keys.tasks_ended, task_id) is not None

@@ -141,3 +141,26 @@ def test_the_async_guard_fails_closed_and_recovers(private_redis: PrivateRedis) 
             assert guard.state == "running"
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("push", [True, False], ids=["push", "poll"])
+def test_heartbeats_ride_out_an_outage(
+    guard_on: Guards, private_redis: PrivateRedis, private_service: EscalationService, push: bool
+) -> None:
+    """Redis goes away under the heartbeat: the reader's outage handling, nothing more; the
+    hash is back (Redis lost it) once Redis answers, and the agent obeys as before."""
+    guard = guard_on("refund-6", push=push, on_unreachable="continue", heartbeat_interval=0.05)
+    admin = redis.Redis.from_url(private_redis.url, decode_responses=True)
+    key = KeyNames(PREFIX).task("refund-6")
+    with AgentLoop(guard) as loop:
+        assert admin.hget(key, "state") == "running"
+        private_redis.stop()
+        eventually(lambda: guard.state == "unreachable")
+        assert loop.advances()  # failing open, as configured: the heartbeat changes nothing
+        private_redis.start()
+        eventually(lambda: admin.hget(key, "state") == "running", what="the hash to return")
+        assert loop.advances() and guard.state == "running"
+        private_service.kill("refund-6", OPERATOR, "after the outage")
+        assert isinstance(loop.ended_with(), TaskKilled)
+    eventually(lambda: admin.hget(key, "state") == "killed")
+    admin.close()
