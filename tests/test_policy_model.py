@@ -248,3 +248,42 @@ def test_review_sample_applies_to_auto_decisions_only() -> None:
     )
     assert decide(policy, approval(confidence=0.9)).review_sample == 0.1
     assert decide(policy, approval(confidence=0.1)).review_sample == 0.0
+
+
+TRIGGER = {"name": "cost-spike", "signal": "cost", "sum_over": "5m", "above": 20, "then": ["pause"]}
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        ({"above": None}, "give exactly one of above, at_least or below"),
+        ({"below": 1}, "give exactly one of above, at_least or below"),
+        ({"count_over": "1m"}, "give sum_over or count_over, not both"),
+        ({"then": []}, "triggers[0].then"),
+        ({"then": ["pause", "pause"]}, "lists an action twice"),
+        ({"then": ["explode"]}, "triggers[0].then"),
+        ({"scope": "fleet"}, "triggers[0].scope"),
+        ({"sum_over": "48h"}, "a window of at most 24h"),
+        ({"sum_over": "0s"}, "a duration must be positive"),
+        ({"signal": "no spaces"}, "triggers[0].signal"),
+        ({"name": "bad name!"}, "not a trigger name"),
+        ({"severity": "urgent"}, "triggers[0].severity"),
+        ({"colour": "red"}, "colour: unknown key"),
+    ],
+)
+def test_trigger_errors_name_the_place(change: dict[str, Any], needle: str) -> None:
+    trigger = {k: v for k, v in (TRIGGER | change).items() if v is not None}
+    with pytest.raises(ConfigError) as caught:
+        policy_of(triggers=[trigger])
+    assert needle in str(caught.value), str(caught.value)
+
+
+def test_trigger_names_are_unique_and_triggers_are_found_by_signal() -> None:
+    with pytest.raises(ConfigError, match=r"triggers\[1\].name: 'cost-spike' is used twice"):
+        policy_of(triggers=[TRIGGER, TRIGGER])
+    policy = policy_of(triggers=[TRIGGER, TRIGGER | {"name": "other", "signal": "failure"}])
+    assert [t.name for t in policy.triggers_of("cost")] == ["cost-spike"]
+    assert policy.triggers_of("nothing") == ()
+    trigger = policy.triggers_of("cost")[0]
+    assert trigger.holds(20.5) and not trigger.holds(20)
+    assert trigger.describe(20.5) == "cost summed over 5m is 20.5, above 20"

@@ -202,10 +202,11 @@ class Policy(BaseModel):
                 if route.name in seen:
                     raise ValueError(f"routes[{index}].name: {route.name!r} is used twice")
                 seen.add(route.name)
-        trigger_names = [trigger.name for trigger in self.triggers]
+        named: set[str] = set()
         for index, trigger in enumerate(self.triggers):
-            if trigger_names.count(trigger.name) > 1:
+            if trigger.name in named:
                 raise ValueError(f"triggers[{index}].name: {trigger.name!r} is used twice")
+            named.add(trigger.name)
         for severity, rule in self.severities.items():
             if rule.start not in (None, "first", "last") and rule.start not in names:
                 raise ValueError(
