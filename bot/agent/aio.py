@@ -167,13 +167,12 @@ class AsyncTaskGuard(ReaderTask):
     # ------------------------------------------------------------------ checkpoint, protect
 
     async def checkpoint(
-        self, max_pause: float | None = None, *, step: str | None = None
+        self, max_pause: float | None = None, step: str | None = None
     ) -> list[InboxMessage]:
         """As `TaskGuard.checkpoint`, awaiting instead of blocking while paused."""
         core = self._core
-        core.checkpoints += 1
         if step is not None:
-            core.label(step)
+            core.step = step
         if _monotonic() < core.quiet_until:
             return []
         return await self._checkpoint(max_pause)

@@ -3,7 +3,7 @@ its control keys (its own, its agent's, `kill:all`), what the agent is doing (th
 its heartbeat reports), the inbox bookkeeping (`InboxBook`: exactly once per consumer)
 and the payloads an agent writes. `TaskGuard` (threads) and `AsyncTaskGuard` (asyncio)
 drive it; only they touch Redis. Every method here runs under the guard's lock (or on its
-event loop), except the checkpoint's count and label (`checkpoints`, `label()`).
+event loop), except the label a checkpoint sets (`step`).
 """
 
 from __future__ import annotations
@@ -50,7 +50,6 @@ class GuardCore(InboxBook):
         "agent",
         "announced",
         "attempted",
-        "checkpoints",
         "consumer",
         "control_keys",
         "error",
@@ -74,7 +73,6 @@ class GuardCore(InboxBook):
         "reread_interval",
         "stale_after",
         "step",
-        "step_at",
         "task_id",
         "task_type",
     )
@@ -133,9 +131,7 @@ class GuardCore(InboxBook):
         # What the agent is doing, as its heartbeat reports it: changed by the code path
         # that changes it (a checkpoint holding, request_approval waiting, TaskKilled, close).
         self.activity: TaskState = "running"
-        self.checkpoints = 0  # the fast path's only cost for the heartbeat: a count
-        self.step: str | None = None  # the last label a checkpoint was given...
-        self.step_at = 0  # ...at which checkpoint
+        self.step: str | None = None  # the last label a checkpoint was given
         self.reachable = False
         self.attempted = False  # the first re-read has succeeded or failed
         self.error: str | None = None
@@ -339,12 +335,6 @@ class GuardCore(InboxBook):
         self.refresh()
         return True
 
-    def label(self, step: str) -> None:
-        self.step = step
-        self.step_at = self.checkpoints
-
     def step_text(self) -> str:
-        """The heartbeat's `step`: the label the last checkpoint was given, else how many
-        checkpoints there were."""
-        count, step = self.checkpoints, self.step
-        return step if step is not None and self.step_at == count else str(count)
+        """The heartbeat's `step`: the label the last labelled checkpoint was given."""
+        return self.step or ""

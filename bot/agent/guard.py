@@ -182,16 +182,17 @@ class TaskGuard(GuardWrites):
     # ------------------------------------------------------------------ the checkpoint
 
     def checkpoint(
-        self, max_pause: float | None = None, *, step: str | None = None
+        self, max_pause: float | None = None, step: str | None = None
     ) -> list[InboxMessage]:
         """Call at the top of each step. Raises TaskKilled when killed; waits while paused
         (PauseTimeout past `max_pause` seconds); returns the inbox entries that are new to
         this consumer. They are acknowledged at the next checkpoint, or by `ack()`.
-        `step`: a label for the fleet's view (default: the number of checkpoints)."""
+        `step`: a label for the fleet's view (`task:{task_id}`'s `step`), kept until the
+        next label. (An ordinary parameter, not keyword-only: CPython 3.11 does not
+        specialise calls to functions with keyword-only ones, which costs the fast path.)"""
         core = self._core
-        core.checkpoints += 1
         if step is not None:
-            core.label(step)
+            core.step = step
         if _monotonic() < core.quiet_until:
             return []
         return self._checkpoint(max_pause)

@@ -62,8 +62,9 @@ def test_the_hash_and_the_sorted_set_with_steps_and_refreshes(
             assert set(rdb.zrange(keys.tasks, 0, -1)) == {task_id}  # a day old: trimmed
             await guard.checkpoint(step="draft the refund")
             await until(lambda: task_hash(rdb, prefix, task_id)["step"] == "draft the refund")
-            await guard.checkpoint()
-            await until(lambda: task_hash(rdb, prefix, task_id)["step"] == "2")
+            await guard.checkpoint()  # unlabelled: the label stays
+            await guard.checkpoint(None, "send it")
+            await until(lambda: task_hash(rdb, prefix, task_id)["step"] == "send it")
             seen = task_hash(rdb, prefix, task_id)["seen_at"]
             await until(lambda: task_hash(rdb, prefix, task_id)["seen_at"] != seen)
         assert task_hash(rdb, prefix, task_id)["state"] == "finished"

@@ -55,7 +55,7 @@ def test_the_task_hash_has_every_field_and_the_sorted_set_the_task(
         "billing-agent",
         "refund",
         "running",
-        "0",
+        "",  # no labelled checkpoint yet
     )
     assert (row["host"], row["pid"]) == (socket.gethostname(), str(os.getpid()))
     for field in ("started_at", "seen_at"):
@@ -67,8 +67,9 @@ def test_the_task_hash_has_every_field_and_the_sorted_set_the_task(
     guard.checkpoint(step="look up the order")
     eventually(lambda: task_hash(rdb, prefix, task_id)["step"] == "look up the order")
     for _ in range(3):
-        guard.checkpoint()
-    eventually(lambda: task_hash(rdb, prefix, task_id)["step"] == "4")  # checkpoints so far
+        guard.checkpoint()  # unlabelled: the label stays until the next one
+    guard.checkpoint(None, "refund")
+    eventually(lambda: task_hash(rdb, prefix, task_id)["step"] == "refund")
     seen = row["seen_at"]
     eventually(lambda: task_hash(rdb, prefix, task_id)["seen_at"] != seen, what="a refresh")
     assert task_hash(rdb, prefix, task_id)["started_at"] == row["started_at"]
