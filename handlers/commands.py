@@ -8,7 +8,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from blocks.messages import overview_message, status_message, usage
-from bot.records import Overview, TaskStatus
+from bot.records import ActionResult, Overview, TaskStatus
 from bot.verbs import Reply, perform
 from handlers.deps import Deps, Registry, bound
 from handlers.errors import reporting
@@ -19,12 +19,15 @@ COMMAND = "/agent"
 
 def reply_for(result: Reply) -> dict[str, Any]:
     """What the person who typed is told."""
-    if isinstance(result, TaskStatus | Overview):
-        message = (
-            status_message(result) if isinstance(result, TaskStatus) else (overview_message(result))
-        )
-        return {"text": message.text, "blocks": [b.to_dict() for b in message.blocks]}
-    return {"text": f"✅ {getattr(result, 'message', '')}"}
+    if isinstance(result, ActionResult):
+        return {"text": f"✅ {result.message}"}
+    if isinstance(result, TaskStatus):
+        message = status_message(result)
+    elif isinstance(result, Overview):
+        message = overview_message(result)
+    else:  # a CLI-only verb's reply
+        return {"text": f"✅ {result}"}
+    return {"text": message.text, "blocks": [b.to_dict() for b in message.blocks]}
 
 
 def parsed(command: dict[str, Any]) -> Command | None:
@@ -36,7 +39,12 @@ def parsed(command: dict[str, Any]) -> Command | None:
     return None if found.verb == HELP else found
 
 
-def acknowledge_command(ack: Ack, command: dict[str, Any]) -> None:
+def acknowledge_command(
+    ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient, *, deps: Deps
+) -> None:
+    """Parse and ack; a command to carry out is handed to the listeners' pool at once
+    (not through Bolt's lazy listeners, which copy the whole request first: a kill's
+    path to its key is the one to keep short)."""
     try:
         found = parse(command.get("text"))
     except CommandError as problem:
@@ -46,6 +54,7 @@ def acknowledge_command(ack: Ack, command: dict[str, Any]) -> None:
         ack(text=usage(), response_type="ephemeral")
         return
     ack()
+    deps.work(run_command, command, respond, client, deps=deps)
 
 
 def run_command(
@@ -61,4 +70,4 @@ def run_command(
 
 def register(app: App, deps: Deps, registry: Registry) -> None:
     registry.commands.add(COMMAND)
-    app.command(COMMAND)(ack=acknowledge_command, lazy=[bound(run_command, deps=deps)])
+    app.command(COMMAND)(bound(acknowledge_command, deps=deps))

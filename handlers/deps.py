@@ -18,6 +18,9 @@ class Deps:
     service: EscalationService
     delivery: ChatDelivery
     clock: Clock = field(default=utcnow)
+    # Runs work a listener hands over after its ack (the app's listener pool); by
+    # default at once, in the caller's thread (listeners called directly, in tests).
+    work: Callable[..., Any] = field(default=lambda fn, *args, **kwargs: fn(*args, **kwargs))
 
 
 @dataclass

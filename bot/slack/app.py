@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from logging import Logger
 
 from slack_bolt import App
@@ -61,6 +62,7 @@ def create_app(
     bolt_logger = logging.getLogger("slack_bolt.App")
     if not any(isinstance(f, _QuietTokenWarning) for f in bolt_logger.filters):
         bolt_logger.addFilter(_QuietTokenWarning())
+    executor = ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="listener")
     app = App(
         client=make_web_client(None, api_url, outage=outage),
         authorize=fixed_authorize(token, identity),
@@ -69,9 +71,9 @@ def create_app(
         # Listeners are an ack function (fast, no I/O) and a lazy function for the work:
         # Slack gets its answer as soon as the ack function returns.
         process_before_response=True,
-        listener_executor=ThreadPoolExecutor(
-            max_workers=LISTENER_THREADS, thread_name_prefix="listener"
-        ),
+        listener_executor=executor,
     )
-    registry = register(app, deps)
+    # Work a listener hands over after its ack runs on the same pool as the lazy
+    # listeners, so that stopping waits for both.
+    registry = register(app, replace(deps, work=executor.submit))
     return app, registry

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -67,14 +68,18 @@ def click_body(user: str, **extra: Any) -> dict[str, Any]:
     return {"user": {"id": user}, **URL, **extra}
 
 
-def test_the_ack_of_a_command_answers_help_and_mistakes_itself() -> None:
-    ack = Recorder()
-    commands.acknowledge_command(ack, {"text": "explode x"})
-    commands.acknowledge_command(ack, {"text": ""})
-    commands.acknowledge_command(ack, {"text": "kill refund-1"})
+def test_the_ack_of_a_command_answers_help_and_mistakes_itself(
+    deps: Deps, client: WebClient
+) -> None:
+    ack, respond = Recorder(), Recorder()
+    handed: list[object] = []
+    holding = replace(deps, work=lambda *args, **kwargs: handed.append(args))
+    for text in ("explode x", "", "kill refund-1"):
+        commands.acknowledge_command(ack, {"text": text}, respond, client, deps=holding)
     assert "unknown command `explode`" in ack.texts[0]
     assert "/agent kill <task_id>" in ack.texts[1]
-    assert ack.calls[2] == {}  # a real command is acked empty; the lazy part answers
+    assert ack.calls[2] == {}  # a real command is acked empty; the work answers after
+    assert len(handed) == 1 and handed[0][0] is commands.run_command
 
 
 def test_a_command_is_one_service_call_and_an_ephemeral_reply(
