@@ -40,8 +40,8 @@ class Served:
     def refuses_connections(self) -> bool:
         try:
             socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-        except ConnectionRefusedError:
-            return True
+        except (ConnectionRefusedError, ConnectionResetError):
+            return True  # reset: the attempt was in the backlog of the listener as it closed
         return False
 
 
