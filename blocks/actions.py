@@ -4,6 +4,7 @@ modals. Once shipped an id is never renamed: cards already posted keep their but
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -15,12 +16,15 @@ class Action(StrEnum):
     REDIRECT = "escalation.redirect"
     TERMINATE = "escalation.terminate"
     FULL_CONTEXT = "escalation.context"
+    EDIT = "escalation.edit"
+    ESCALATE = "escalation.escalate"
     CONFIRM_REVIVE_ALL = "control.revive_all.confirm"
 
 
 class Callback(StrEnum):
     REJECT = "escalation.reject.submit"
     REDIRECT = "escalation.redirect.submit"
+    EDIT = "escalation.edit.submit"
 
 
 class Field_(StrEnum):
@@ -29,6 +33,7 @@ class Field_(StrEnum):
     COMMENT = "comment"
     INSTRUCTION = "instruction"
     VALUE = "value"
+    ARGS = "args"
 
 
 class ButtonValue(BaseModel):
@@ -51,6 +56,9 @@ class ModalMetadata(BaseModel):
     version: int = Field(default=1, alias="v")
     escalation_id: str = Field(alias="e")
     channel: str | None = Field(default=None, alias="c")
+    # The action's JSON Schema, when it is small enough to travel along: the edit modal
+    # then checks arguments against it before it closes.
+    args_schema: dict[str, Any] | None = Field(default=None, alias="s")
 
     def dump(self) -> str:
-        return self.model_dump_json(by_alias=True)
+        return self.model_dump_json(by_alias=True, exclude_none=True)

@@ -38,6 +38,7 @@ from blocks.text import (
     when,
     who,
 )
+from bot.edited_args import changes
 from bot.policy.model import DEFAULT_LADDER
 from bot.records import EscalationRecord
 
@@ -51,6 +52,7 @@ OUTCOME_LINE = {
     "expired": "⌛ *Expired*",
 }
 TOOL_CALLS_SHOWN = 5
+EDIT_LINES_SHOWN = 8
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ def escalation_card(view: EscalationRecord, ctx: CardContext, now: datetime) -> 
     blocks.append(DividerBlock())
     blocks.append(_status(view, ctx, now))
     if view.is_open:
-        blocks.append(_buttons(view, truncated=cut.truncated))
+        blocks.append(_buttons(view, ctx, truncated=cut.truncated))
     elif cut.truncated:
         blocks.append(_context_button(view))
     blocks.append(_footer(view))
@@ -179,8 +181,7 @@ def _status(view: EscalationRecord, ctx: CardContext, now: datetime) -> Block:
     lines: list[str] = []
     if view.policy_note and view.is_open:
         lines.append(f"🧭 {escape(fit(view.policy_note, 500))}: a person decides")
-    if view.approvals_needed > 1 and view.is_open:
-        lines.append(f"👥 Needs {view.approvals_needed} approvals from different people")
+    lines += _edits_and_approvals(view)
     if view.acknowledged_by:
         lines.append(
             f"👀 Acknowledged by {who(view.acknowledged_by)} at {when(view.acknowledged_at)}"
@@ -217,6 +218,30 @@ def _status(view: EscalationRecord, ctx: CardContext, now: datetime) -> Block:
     if paging:
         lines.append(paging)
     return SectionBlock(text=MarkdownTextObject(text=fit("\n".join(lines), SECTION_LIMIT)))
+
+
+def _edits_and_approvals(view: EscalationRecord) -> list[str]:
+    lines = []
+    if view.edited_args is not None:
+        changed = changes(view.proposed_args, view.edited_args) or ["no change"]
+        shown = [escape(line) for line in changed[:EDIT_LINES_SHOWN]]
+        if len(changed) > EDIT_LINES_SHOWN:
+            shown.append(f"… and {len(changed) - EDIT_LINES_SHOWN} more")
+        lines.append(
+            f"✏️ Arguments edited by {who(view.edited_by)}:\n"
+            + "\n".join(f"   • `{line}`" for line in shown)
+        )
+    needed = view.approvals_needed
+    if needed > 1 and (view.is_open or view.approvals):
+        given = len(view.approvals)
+        names = ", ".join(who(person) for person in view.approvals)
+        if not view.is_open:
+            lines.append(f"👥 {given} of {needed} approvals: {names}")
+        elif given:
+            lines.append(f"👥 {given} of {needed} approvals so far: {names}")
+        else:
+            lines.append(f"👥 Needs {needed} approvals from different people")
+    return lines
 
 
 PAGED = {
@@ -259,12 +284,17 @@ def _button(label: str, action: Action, view: EscalationRecord, **kwargs: Any) -
     return ButtonElement(text=label, action_id=action.value, value=value, **kwargs)
 
 
-def _buttons(view: EscalationRecord, *, truncated: bool) -> ActionsBlock:
+def _buttons(view: EscalationRecord, ctx: CardContext, *, truncated: bool) -> ActionsBlock:
     elements = []
     if view.state == "open":
         elements.append(_button("Acknowledge", Action.ACKNOWLEDGE, view))
+    approve = "Approve as edited" if view.edited_args is not None else "Approve"
+    if view.approvals_needed > 1:
+        approve += f" ({len(view.approvals)} of {view.approvals_needed})"
+    elements.append(_button(approve, Action.APPROVE, view, style="primary"))
+    if view.kind == "approval" and view.action:
+        elements.append(_button("Edit & approve", Action.EDIT, view))
     elements += [
-        _button("Approve", Action.APPROVE, view, style="primary"),
         _button("Reject", Action.REJECT, view),
         _button("Redirect", Action.REDIRECT, view),
         _button(
@@ -285,6 +315,8 @@ def _buttons(view: EscalationRecord, *, truncated: bool) -> ActionsBlock:
             ),
         ),
     ]
+    if ctx.next_tier:
+        elements.append(_button(f"Escalate to {fit(ctx.next_tier, 40)}", Action.ESCALATE, view))
     if truncated:
         elements.append(_button("Full context", Action.FULL_CONTEXT, view))
     return ActionsBlock(block_id=f"escalation:{view.id}"[:255], elements=elements)

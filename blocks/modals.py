@@ -1,4 +1,5 @@
-"""Modals: reject with feedback, redirect with an instruction, the full context."""
+"""Modals: reject with feedback, redirect with an instruction, edit the arguments then
+approve, the full context."""
 
 from __future__ import annotations
 
@@ -19,11 +20,16 @@ from blocks.text import (
     MAX_MODAL_BLOCKS,
     SECTION_LIMIT,
     code,
+    compact_json,
     escape,
     fit,
     pretty_json,
 )
+from bot.errors import InvalidInput
 from bot.records import EscalationRecord
+
+INPUT_LIMIT = 3000  # characters of a plain-text input, its initial value included
+METADATA_LIMIT = 3000
 
 
 def _summary(view: EscalationRecord) -> SectionBlock:
@@ -89,6 +95,69 @@ def redirect_modal(view: EscalationRecord, channel: str | None = None) -> View:
         "What the agent should do instead. It arrives with the decision and in its inbox.",
         view,
         channel,
+    )
+
+
+def edit_modal(view: EscalationRecord, channel: str | None = None) -> View:
+    """The arguments under approval as JSON, to change and approve in one go."""
+    if not view.action:
+        raise InvalidInput(f"escalation {view.id} proposes no action: there is nothing to edit")
+    args = view.args_under_approval
+    text = pretty_json(args)
+    if len(text) > INPUT_LIMIT:
+        text = compact_json(args)
+    if len(text) > INPUT_LIMIT:
+        raise InvalidInput(
+            f"the arguments of {view.id} are too long to edit in Slack ({len(text)} "
+            f"characters, at most {INPUT_LIMIT}): use `escbot decide {view.id} approve --args`"
+        )
+    metadata = ModalMetadata(escalation_id=view.id, channel=channel)
+    schema = view.action.get("schema")
+    if isinstance(schema, dict):
+        with_schema = ModalMetadata(escalation_id=view.id, channel=channel, args_schema=schema)
+        if len(with_schema.dump()) <= METADATA_LIMIT:
+            metadata = with_schema
+    needs = (
+        f" It counts as one of the {view.approvals_needed} approvals needed; approvals given"
+        " for other arguments are withdrawn."
+        if view.approvals_needed > 1
+        else ""
+    )
+    return View(
+        type="modal",
+        callback_id=Callback.EDIT.value,
+        title=PlainTextObject(text="Edit & approve"),
+        submit=PlainTextObject(text="Approve"),
+        close=PlainTextObject(text="Cancel"),
+        private_metadata=metadata.dump(),
+        blocks=[
+            _summary(view),
+            InputBlock(
+                block_id=Field_.ARGS.value,
+                label=PlainTextObject(text="Arguments (JSON)"),
+                hint=PlainTextObject(
+                    text=fit(
+                        "A JSON object. The agent acts on these arguments instead of the ones"
+                        " it proposed." + needs,
+                        2000,
+                    )
+                ),
+                element=PlainTextInputElement(
+                    action_id=Field_.VALUE.value,
+                    multiline=True,
+                    max_length=INPUT_LIMIT,
+                    initial_value=text,
+                ),
+            ),
+            InputBlock(
+                block_id=Field_.COMMENT.value,
+                label=PlainTextObject(text="Note for the agent"),
+                optional=True,
+                element=PlainTextInputElement(
+                    action_id=Field_.VALUE.value, multiline=True, max_length=INPUT_LIMIT
+                ),
+            ),
+        ],
     )
 
 

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import jsonschema
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     StringConstraints,
     field_validator,
+    model_serializer,
 )
 
 from bot.ids import ID_PATTERN, check_escalation_id, check_task_id
@@ -70,10 +73,32 @@ class ToolCall(BaseModel):
 
 
 class Action(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", populate_by_name=True, serialize_by_alias=True)
 
     name: Name
     args: dict[str, Any] = Field(default_factory=dict)
+    args_schema: dict[str, Any] | None = Field(
+        default=None,
+        alias="schema",
+        description="a JSON Schema the arguments must satisfy; an edit that breaks it is refused",
+    )
+
+    @field_validator("args_schema")
+    @classmethod
+    def _a_schema(cls, schema: dict[str, Any] | None) -> dict[str, Any] | None:
+        if schema is not None:
+            try:
+                jsonschema.validators.validator_for(schema).check_schema(schema)
+            except jsonschema.SchemaError as exc:
+                raise ValueError(f"not a JSON Schema: {exc.message}") from None
+        return schema
+
+    @model_serializer(mode="wrap")
+    def _without_absent_schema(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("schema") is None:
+            data.pop("schema", None)
+        return data
 
 
 class Context(BaseModel):
@@ -103,6 +128,12 @@ class Escalation(BaseModel):
     action: Action | None = None
     context: Context = Field(default_factory=Context)
     tier: Name | None = Field(default=None, description="starting tier name; default the first")
+    approvals: int | None = Field(
+        default=None,
+        ge=1,
+        le=20,
+        description="how many different people must approve (at least; the policy may ask more)",
+    )
 
 
 class ControlValue(BaseModel):
@@ -129,6 +160,14 @@ class DecisionValue(BaseModel):
     rule: str | None = Field(
         default=None, description="the policy rule, for decisions by `policy` (omitted otherwise)"
     )
+    args: dict[str, Any] | None = Field(
+        default=None,
+        description="the arguments approved, when a person edited them (omitted otherwise)",
+    )
+    approvals: list[str] | None = Field(
+        default=None,
+        description="who approved, when the escalation needed several people (omitted otherwise)",
+    )
 
     def value(self) -> dict[str, Any]:
         """The JSON written to Redis: the optional fields of part two only when set."""
@@ -139,7 +178,7 @@ class DecisionValue(BaseModel):
         return data
 
 
-OPTIONAL_DECISION_FIELDS = ("rule",)
+OPTIONAL_DECISION_FIELDS = ("rule", "args", "approvals")
 
 
 class InboxEntry(BaseModel):

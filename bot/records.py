@@ -136,6 +136,19 @@ class EscalationRecord:
     approvals_needed: int = 1
     decision_rule: str | None = None
     policy_note: str | None = None
+    edited_args: dict[str, Any] | None = None
+    edited_by: str | None = None
+    approvals: tuple[str, ...] = ()
+
+    @property
+    def proposed_args(self) -> dict[str, Any]:
+        return dict((self.action or {}).get("args") or {})
+
+    @property
+    def args_under_approval(self) -> dict[str, Any]:
+        """What approving approves: the arguments as a person edited them, else as the
+        agent proposed them."""
+        return dict(self.edited_args) if self.edited_args is not None else self.proposed_args
 
     @property
     def is_open(self) -> bool:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
+from bot.edited_args import parse_args
 from bot.keys import ALL
 
 if TYPE_CHECKING:  # the table is read by pure code (help texts, parsers) too
@@ -108,12 +109,15 @@ def _revive(service: EscalationService, request: Request) -> Reply:
 
 
 def _decide(service: EscalationService, request: Request) -> Reply:
+    text = request.options.get("args")
+    args = None if text is None else parse_args(text)
     return service.decide(
         request.subject,
         request.actor,
         request.options["verdict"],
         comment=request.options.get("comment"),
         instruction=request.options.get("instruction"),
+        args=args,
     )
 
 
@@ -174,7 +178,15 @@ _TABLE = (
             ),
             Option("comment", "feedback for the agent (reject)"),
             Option("instruction", "what to do instead (required to redirect)"),
+            Option("args", "approve with these arguments instead, a JSON object"),
         ),
+    ),
+    Verb(
+        "escalate",
+        "move an escalation to the next tier of its ladder now",
+        lambda s, r: s.escalate_now(r.subject, r.actor, r.text),
+        target="escalation",
+        text="optional",
     ),
     Verb(
         "status",

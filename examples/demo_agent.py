@@ -13,8 +13,11 @@ bot's settings in the environment, or `.env`):
     escbot kill demo-1 --reason "demo over" --by alice              # it stops (exit 3)
     escbot kill agent:demo-agent --reason "bad deploy" --by alice   # so does every demo
 
-and decide its approval in Slack (Approve, Reject, Redirect, Terminate), or from a shell
-with the escalation id it prints: `escbot decide <id> approve --by alice`.
+and decide its approval in Slack (Approve, Edit & approve, Reject, Redirect, Terminate,
+Escalate), or from a shell with the escalation id it prints: `escbot decide <id> approve
+--by alice`, `escbot decide <id> approve --args '{"amount": 500, "currency": "EUR"}' --by
+alice` (it refunds what was approved; the refund's schema refuses more than 740), or
+`escbot escalate <id> --by alice`. With `--approvals 2` two different people must approve.
 Exit codes: 0 finished, 3 killed, 130 interrupted.
 """
 
@@ -33,6 +36,14 @@ from bot.ids import new_escalation_id
 
 EXIT_KILLED = 3
 EUR_PER_STEP = 0.02  # what a step's model call costs, in the unit of the `cost` signal
+REFUND_SCHEMA = {  # what an approver's edit must satisfy
+    "type": "object",
+    "properties": {
+        "amount": {"type": "integer", "minimum": 1, "maximum": 740},
+        "currency": {"enum": ["EUR"]},
+    },
+    "required": ["amount", "currency"],
+}
 PLAN = (
     "read the customer's email",
     "look up the order",
@@ -56,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--approval-at", type=int, default=4, help="step that needs approval")
     parser.add_argument(
         "--approval-timeout", type=float, default=300, help="seconds to wait for a decision"
+    )
+    parser.add_argument(
+        "--approvals", type=int, default=1, help="different people who must approve (default 1)"
     )
     parser.add_argument("--on-unreachable", choices=("pause", "raise", "continue"), default="pause")
     args = parser.parse_args(argv)
@@ -100,15 +114,16 @@ def run(guard: TaskGuard, args: argparse.Namespace) -> int:
             else:
                 say(f"message from {message.author}: {message.text}")
         if step == args.approval_at:
-            refunded = amount = approve_refund(guard, amount, args.approval_timeout)
+            refunded = amount = approve_refund(guard, amount, args.approval_timeout, args.approvals)
         say(f"step {step}/{args.steps}: {action}" + (f" (following: {note})" if note else ""))
         time.sleep(args.step_seconds)
         guard.signal("cost", EUR_PER_STEP, f"step {step}: {action}")
     return refunded
 
 
-def approve_refund(guard: TaskGuard, amount: int, timeout: float) -> int:
-    """Ask before refunding more than the limit. Returns the amount actually refunded."""
+def approve_refund(guard: TaskGuard, amount: int, timeout: float, approvals: int = 1) -> int:
+    """Ask before refunding more than the limit. Returns the amount actually refunded:
+    the approved arguments, which an approver may have edited."""
     escalation_id = new_escalation_id()
     say(f"asking for approval: refund {amount} EUR (escalation {escalation_id})")
     outcome: ApprovalOutcome = guard.request_approval(
@@ -120,12 +135,17 @@ def approve_refund(guard: TaskGuard, amount: int, timeout: float) -> int:
         confidence=0.62,
         context={"policy_rule": "refunds.limit", "source": "customer email"},
         escalation_id=escalation_id,
+        approvals=approvals,
+        schema=REFUND_SCHEMA,
     )
     comment = f" ({outcome.comment})" if outcome.comment else ""
     if outcome.approved:
-        say(f"approved by {outcome.by}{comment}: refunding {amount} EUR")
-        guard.say(f"refunded {amount} EUR", escalation_id)
-        return amount
+        approved = int((outcome.args or {}).get("amount", amount))
+        edited = " (as edited)" if outcome.edited else ""
+        people = f" with {', '.join(outcome.approvals)}" if len(outcome.approvals) > 1 else ""
+        say(f"approved by {outcome.by}{people}{comment}: refunding {approved} EUR{edited}")
+        guard.say(f"refunded {approved} EUR", escalation_id)
+        return approved
     if outcome.decision == "redirected":
         say(f"redirected by {outcome.by}: {outcome.instruction}")
         guard.say(f"following the instruction: {outcome.instruction}", escalation_id)

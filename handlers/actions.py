@@ -1,5 +1,6 @@
 """Card buttons: acked at once; then the decision, or a modal (a click's trigger id lives
-3 seconds, so Reject, Redirect and Full context open theirs straight away)."""
+3 seconds, so Reject, Redirect, Edit & approve and Full context open theirs straight
+away)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from slack_sdk import WebClient
 from slack_sdk.models.views import View
 
 from blocks.actions import Action, ButtonValue
-from blocks.modals import context_modal, redirect_modal, reject_modal
+from blocks.modals import context_modal, edit_modal, redirect_modal, reject_modal
 from bot.contracts import Verdict
 from bot.core.base import already_decided
 from bot.errors import InvalidInput
@@ -62,6 +63,14 @@ def acknowledge(
         deps.service.acknowledge(escalation_of(action), user_of(body))
 
 
+def escalate(
+    body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond, *, deps: Deps
+) -> None:
+    with reporting(body, client, respond):
+        result = deps.service.escalate_now(escalation_of(action), user_of(body))
+        respond(text=f"⬆️ {result.message}", response_type="ephemeral", replace_original=False)
+
+
 def open_decision_modal(
     body: dict[str, Any],
     action: dict[str, Any],
@@ -72,7 +81,7 @@ def open_decision_modal(
     verdict: Verdict,
     build: ModalBuilder,
 ) -> None:
-    """A modal that leads to a decision (reject, redirect): only for someone who may make
+    """A modal that leads to a decision (reject, redirect, edit): only for someone who may make
     it (refused at the click, ephemerally, and audited), and only while it is open."""
     with reporting(body, client, respond):
         escalation_id = escalation_of(action)
@@ -108,6 +117,8 @@ def register(app: App, deps: Deps, registry: Registry) -> None:
         Action.REDIRECT: bound(
             open_decision_modal, deps=deps, verdict="redirect", build=redirect_modal
         ),
+        Action.EDIT: bound(open_decision_modal, deps=deps, verdict="approve", build=edit_modal),
+        Action.ESCALATE: bound(escalate, deps=deps),
         Action.FULL_CONTEXT: bound(open_context_modal, deps=deps),
         Action.CONFIRM_REVIVE_ALL: bound(confirm_revive_all, deps=deps),
     }

@@ -15,7 +15,8 @@ from slack_sdk.models.blocks import Block
 from blocks.actions import Action, ButtonValue
 from blocks.card import Card, CardContext, escalation_card
 from blocks.messages import announcement, overview_message, status_message, usage
-from blocks.modals import context_modal, redirect_modal, reject_modal
+from blocks.modals import context_modal, edit_modal, redirect_modal, reject_modal
+from bot.errors import InvalidInput
 from bot.records import (
     AuditRecord,
     CardRecord,
@@ -114,6 +115,30 @@ STATES: dict[str, tuple[EscalationRecord, CardContext]] = {
         ),
         CardContext(next_tier="pay-oncall", final_action="reject"),
     ),
+    "quorum_one_of_two": (
+        replace(BASE, approvals_needed=2, approvals=("U0FIRST",)),
+        TRIAGE,
+    ),
+    "edited_open": (
+        replace(
+            BASE,
+            edited_args={"amount": 500, "currency": "EUR", "note": "goodwill"},
+            edited_by="U0EDITOR",
+        ),
+        TRIAGE,
+    ),
+    "approved_edited_by_quorum": (
+        replace(
+            BASE,
+            state="approved",
+            approvals_needed=2,
+            approvals=("U0EDITOR", "U0OPERATOR"),
+            edited_args={"amount": 500},
+            edited_by="U0EDITOR",
+            **DECIDED,
+        ),
+        TRIAGE,
+    ),
     "oversized_context": (
         replace(
             BASE,
@@ -183,14 +208,37 @@ def test_open_cards_have_every_button_and_decided_cards_none() -> None:
     assert action_ids(opened) == [
         Action.ACKNOWLEDGE,
         Action.APPROVE,
+        Action.EDIT,
         Action.REJECT,
         Action.REDIRECT,
         Action.TERMINATE,
+        Action.ESCALATE,
     ]
     acknowledged = escalation_card(STATES["acknowledged"][0], TRIAGE, NOW)
     assert Action.ACKNOWLEDGE not in action_ids(acknowledged)
     for state in ("approved", "rejected", "redirected", "terminated", "expired"):
         assert action_ids(escalation_card(STATES[state][0], TRIAGE, NOW)) == []
+
+
+def test_edit_needs_a_proposed_action_and_escalate_a_next_tier() -> None:
+    exception = replace(BASE, kind="exception", action=None)
+    assert Action.EDIT not in action_ids(escalation_card(exception, TRIAGE, NOW))
+    last, ctx = STATES["last_tier"]
+    assert Action.ESCALATE not in action_ids(escalation_card(last, ctx, NOW))
+
+
+def test_a_quorum_shows_who_approved_and_an_edit_what_changed() -> None:
+    record, ctx = STATES["quorum_one_of_two"]
+    text = json.dumps(as_json(escalation_card(record, ctx, NOW).blocks), ensure_ascii=False)
+    assert "1 of 2 approvals so far: <@U0FIRST>" in text and "Approve (1 of 2)" in text
+    record, ctx = STATES["edited_open"]
+    text = json.dumps(as_json(escalation_card(record, ctx, NOW).blocks), ensure_ascii=False)
+    assert "Arguments edited by <@U0EDITOR>" in text
+    assert "amount: 740 → 500" in text and 'note: added \\"goodwill\\"' in text
+    record, ctx = STATES["approved_edited_by_quorum"]
+    text = json.dumps(as_json(escalation_card(record, ctx, NOW).blocks), ensure_ascii=False)
+    assert "2 of 2 approvals: <@U0EDITOR>, <@U0OPERATOR>" in text
+    assert "currency: removed" in text
 
 
 def test_buttons_carry_a_versioned_value_and_terminate_asks_to_confirm() -> None:
@@ -224,11 +272,33 @@ def test_decided_card_says_who_when_and_how_long_after() -> None:
 
 
 def test_modals_are_valid() -> None:
-    for modal in (reject_modal(BASE, "C0TRIAGE"), redirect_modal(BASE, "C0TRIAGE")):
+    for modal in (
+        reject_modal(BASE, "C0TRIAGE"),
+        redirect_modal(BASE, "C0TRIAGE"),
+        edit_modal(BASE, "C0TRIAGE"),
+    ):
         modal.validate_json()
         data = modal.to_dict()
         assert json.loads(data["private_metadata"]) == {"v": 1, "e": BASE.id, "c": "C0TRIAGE"}
     check_snapshot("modal_reject", reject_modal(BASE, "C0TRIAGE").to_dict())
+    check_snapshot("modal_edit", edit_modal(BASE, "C0TRIAGE").to_dict())
+
+
+def test_the_edit_modal_starts_from_the_arguments_under_approval() -> None:
+    edited = replace(BASE, edited_args={"amount": 500}, edited_by="U0EDITOR")
+    field = edit_modal(edited).to_dict()["blocks"][1]["element"]
+    assert json.loads(field["initial_value"]) == {"amount": 500}
+    schema = {"type": "object", "properties": {"amount": {"type": "integer", "maximum": 740}}}
+    with_schema = replace(BASE, action={**(BASE.action or {}), "schema": schema})
+    meta = json.loads(edit_modal(with_schema).to_dict()["private_metadata"])
+    assert meta["s"] == schema
+    huge = {"type": "object", "description": "x" * 4000}
+    with_huge = replace(BASE, action={**(BASE.action or {}), "schema": huge})
+    assert "s" not in json.loads(edit_modal(with_huge).to_dict()["private_metadata"])
+    with pytest.raises(InvalidInput, match="too long to edit in Slack"):
+        edit_modal(replace(BASE, action={"name": "x", "args": {"blob": "y" * 4000}}))
+    with pytest.raises(InvalidInput, match="proposes no action"):
+        edit_modal(replace(BASE, action=None))
 
 
 def test_status_list_and_announcements_are_valid() -> None:

@@ -329,7 +329,7 @@ class AsyncTaskGuard(ReaderTask):
                 with contextlib.suppress(ControlPlaneUnreachable):
                     await self.say(expiry_note(timeout), eid)
             return expired_outcome(eid, timeout)
-        outcome = parse_decision(eid, raw)
+        outcome = parse_decision(eid, raw, args)
         core.note_outcome(outcome)
         return outcome
 

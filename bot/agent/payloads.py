@@ -114,6 +114,11 @@ class ApprovalOutcome:
     comment: str | None = None
     instruction: str | None = None
     rule: str | None = None  # the policy rule, when `by == "policy"` decided it alone
+    # When approved: the arguments to act on, as the approver edited them (`edited`) or
+    # as the agent proposed them. None otherwise.
+    args: dict[str, Any] | None = None
+    edited: bool = False
+    approvals: tuple[str, ...] = ()  # who approved, when several people had to
 
     @property
     def approved(self) -> bool:
@@ -151,7 +156,10 @@ def parse_control(key: str, raw: object) -> ControlValue | None:
         return ControlValue(reason=f"{key} is set ({shown!r})", by="unknown", at="")
 
 
-def parse_decision(escalation_id: str, raw: object) -> ApprovalOutcome:
+def parse_decision(
+    escalation_id: str, raw: object, proposed: Mapping[str, Any] | None = None
+) -> ApprovalOutcome:
+    """`decision:{id}` as the agent sees it; `proposed`: the arguments it asked to use."""
     try:
         value = DecisionValue.model_validate_json(as_text(raw))
     except ValidationError as exc:
@@ -166,7 +174,18 @@ def parse_decision(escalation_id: str, raw: object) -> ApprovalOutcome:
         comment=value.comment,
         instruction=value.instruction,
         rule=value.rule,
+        args=_approved_args(value, proposed),
+        edited=value.args is not None,
+        approvals=tuple(value.approvals or ()),
     )
+
+
+def _approved_args(
+    value: DecisionValue, proposed: Mapping[str, Any] | None
+) -> dict[str, Any] | None:
+    if value.decision != "approved":
+        return None
+    return dict(value.args) if value.args is not None else dict(proposed or {})
 
 
 def expired_outcome(escalation_id: str, timeout: float) -> ApprovalOutcome:
@@ -188,6 +207,8 @@ class EscalationOptions(TypedDict, total=False):
     task_type: str | None
     tier: str | None
     escalation_id: str | None  # default: a new ULID
+    approvals: int | None  # how many different people must approve (the policy may ask more)
+    schema: Mapping[str, Any] | None  # the action's JSON Schema: edits that break it are refused
 
 
 def build_escalation(
@@ -207,8 +228,8 @@ def build_escalation(
     unknown = sorted(set(options) - set(EscalationOptions.__annotations__))
     if unknown:
         raise TypeError(f"unexpected keyword argument(s): {', '.join(unknown)}")
-    if action is None and args:
-        raise ValueError("args were given without an action name")
+    if action is None and (args or options.get("schema")):
+        raise ValueError("args or a schema were given without an action name")
     context = options.get("context")
     escalation_id = options.get("escalation_id") or new_escalation_id()
     escalation = Escalation(
@@ -220,11 +241,16 @@ def build_escalation(
         reason=reason,
         severity=options.get("severity", "medium"),
         confidence=options.get("confidence"),
-        action=None if action is None else Action(name=action, args=dict(args or {})),
+        action=None if action is None else _action(action, args, options.get("schema")),
         context=context if isinstance(context, Context) else Context.model_validate(context or {}),
         tier=options.get("tier"),
+        approvals=options.get("approvals"),
     )
     return escalation, escalation_id
+
+
+def _action(name: str, args: Mapping[str, Any] | None, schema: Mapping[str, Any] | None) -> Action:
+    return Action(name=name, args=dict(args or {}), schema=None if schema is None else dict(schema))
 
 
 def escalation_not_written(escalation_id: str, exc: BaseException) -> ControlPlaneUnreachable:

@@ -122,7 +122,7 @@ class GuardWrites(ReaderThread):
                 with contextlib.suppress(ControlPlaneUnreachable):
                     self.say(expiry_note(timeout), eid)
             return expired_outcome(eid, timeout)
-        outcome = parse_decision(eid, raw)
+        outcome = parse_decision(eid, raw, args)
         with self._cond:
             core.note_outcome(outcome)
         return outcome

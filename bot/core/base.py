@@ -91,6 +91,8 @@ def control_value(control: ControlRecord) -> dict[str, Any]:
 
 
 def decision_value(escalation: EscalationRecord) -> dict[str, Any]:
+    approved = escalation.state == "approved"
+    quorum = escalation.approvals_needed > 1
     return DecisionValue(
         decision=escalation.state,
         by=escalation.decided_by or "system",
@@ -98,6 +100,8 @@ def decision_value(escalation: EscalationRecord) -> dict[str, Any]:
         comment=escalation.comment,
         instruction=escalation.instruction,
         rule=escalation.decision_rule,
+        args=escalation.edited_args if approved else None,
+        approvals=list(escalation.approvals) if approved and quorum else None,
     ).value()
 
 

@@ -1,7 +1,7 @@
 """Escalations: open one from an agent's request, acknowledge it, decide it.
 
-Intake's policy decisions (route, SLA, auto / deny / human) belong in `open_escalation`;
-new ways to decide (quorum, edits) in `decide`.
+The policy routes it and may decide it alone (`open_escalation`); people decide it in
+bot/core/decisions.py.
 """
 
 from __future__ import annotations
@@ -13,34 +13,22 @@ from sqlalchemy.orm import Session
 
 from bot import ids
 from bot.clock import iso
-from bot.contracts import OUTCOME_OF, Escalation, Verdict
+from bot.contracts import Escalation
 from bot.control import ControlPlaneError, Effect
 from bot.core.base import (
-    MAX_TEXT,
     Change,
     ServiceBase,
     already_decided,
-    checked_text,
-    control_value,
     decision_value,
-    inbox_effect,
 )
 from bot.core.events import ServiceEvent
 from bot.core.reviews import decision_review
-from bot.db import controls, escalations, firings, reviews
+from bot.db import escalations, reviews
 from bot.db.escalations import NewEscalation
-from bot.db.firings import release_effects
 from bot.errors import ControlPlaneUnavailable, InvalidInput, NothingChanged
 from bot.policy import Evaluation, Request, evaluate, sampled
 from bot.policy.evaluate import route_of
 from bot.records import ActionResult, AuditAction, EscalationRecord
-
-VERDICT_ACTIONS: dict[str, AuditAction] = {
-    "approve": AuditAction.APPROVE,
-    "reject": AuditAction.REJECT,
-    "terminate": AuditAction.TERMINATE,
-    "redirect": AuditAction.REDIRECT,
-}
 
 
 def policy_request(escalation: Escalation) -> Request:
@@ -118,7 +106,7 @@ class Escalations(ServiceBase):
             ack_timeout_seconds=(
                 int(severity_deadline.total_seconds()) if severity_deadline else None
             ),
-            approvals_needed=evaluation.approvals,
+            approvals_needed=max(evaluation.approvals, escalation.approvals or 1),
             policy_note=decision.note,
             decided=decided,
             decision_rule=decision.rule if decided else None,
@@ -206,71 +194,3 @@ class Escalations(ServiceBase):
             )
 
         return self._perform(actor, "operator", "acknowledge", build, escalation_id=escalation_id)
-
-    def decide(
-        self,
-        escalation_id: str,
-        actor: str,
-        verdict: Verdict,
-        *,
-        comment: str | None = None,
-        instruction: str | None = None,
-    ) -> ActionResult:
-        ids.check_escalation_id(escalation_id)
-        if verdict not in OUTCOME_OF:
-            raise InvalidInput(f"unknown decision {verdict!r} (use {', '.join(OUTCOME_OF)})")
-        comment = checked_text(comment, "the comment", required=False)
-        instruction = checked_text(instruction, "the instruction", required=verdict == "redirect")
-        outcome = OUTCOME_OF[verdict]
-
-        def build(session: Session, now: datetime) -> Change:
-            decided = escalations.decide(
-                session,
-                escalation_id,
-                outcome=outcome,
-                by=actor,
-                at=now,
-                comment=comment,
-                instruction=instruction,
-            )
-            if decided is None:
-                raise already_decided(self._existing(session, escalation_id))
-            effects = [Effect("decision", escalation_id, "set", decision_value(decided))]
-            # A trigger that only escalated may fire again once its escalation is decided.
-            effects += release_effects(
-                firings.release_decided(session, [escalation_id], actor, now)
-            )
-            message = f"{outcome.capitalize()} escalation {escalation_id} ({decided.task_id})."
-            if verdict == "terminate":
-                killed = controls.activate(
-                    session,
-                    kind="kill",
-                    target=decided.task_id,
-                    reason=f"terminated: {decided.reason}"[:MAX_TEXT],
-                    by=actor,
-                    at=now,
-                    escalation_id=escalation_id,
-                )
-                if killed is not None:
-                    effects.append(Effect("kill", decided.task_id, "set", control_value(killed)))
-                message += f" {decided.task_id} is killed."
-            if verdict == "redirect":
-                effects.append(
-                    inbox_effect(
-                        decided.task_id, "redirect", instruction or "", actor, now, escalation_id
-                    )
-                )
-            return Change(
-                action=VERDICT_ACTIONS[verdict],
-                event="decided",
-                message=message,
-                task_id=decided.task_id,
-                escalation_id=escalation_id,
-                reason=comment or instruction,
-                state=decided.agent_state,
-                detail={"outcome": outcome},
-                effects=effects,
-                escalation=decided,
-            )
-
-        return self._perform(actor, "operator", verdict, build, escalation_id=escalation_id)

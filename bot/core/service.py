@@ -4,6 +4,7 @@ together, so callers hold one object."""
 
 from __future__ import annotations
 
+from bot.core.decisions import Decisions
 from bot.core.escalations import Escalations
 from bot.core.overrides import Overrides
 from bot.core.paging import Paging
@@ -16,7 +17,16 @@ from bot.core.triggers import Triggers
 
 
 class EscalationService(
-    Triggers, Escalations, Overrides, Reads, Reconcile, Sweep, Paging, PolicyChanges, Reviews
+    Triggers,
+    Escalations,
+    Decisions,
+    Overrides,
+    Reads,
+    Reconcile,
+    Sweep,
+    Paging,
+    PolicyChanges,
+    Reviews,
 ):
     """Escalations (open, acknowledge, decide), overrides (kill, pause, inbox), reads,
     reconcile, the sweep's tier work, paging and policy changes, over one store, Redis and

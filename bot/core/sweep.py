@@ -10,17 +10,26 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from bot import ids
 from bot.clock import iso
 from bot.contracts import DecisionValue
 from bot.control import ControlPlaneError, Effect
-from bot.core.base import MAX_TEXT, ServiceBase, control_value
+from bot.core.base import (
+    MAX_TEXT,
+    Change,
+    ServiceBase,
+    already_decided,
+    checked_text,
+    control_value,
+)
 from bot.core.events import ServiceEvent
 from bot.db import audit, cards, controls, escalations, firings, tiers
 from bot.db.cards import NewCard
 from bot.db.firings import release_effects
 from bot.db.tiers import Climb
+from bot.errors import NothingChanged
 from bot.policy import Tier, format_duration
-from bot.records import AuditAction, EscalationRecord
+from bot.records import ActionResult, AuditAction, EscalationRecord
 
 SWEEP_LEASE = timedelta(seconds=60)
 
@@ -62,10 +71,7 @@ class Sweep(ServiceBase):
                     self._plan_expiry(session, plan, escalation, now)
                 else:
                     self._plan_climb(plan, escalation, following, now)
-            cards.supersede_cards(session, [card.escalation_id for card in plan.cards])
-            cards.add_cards(session, plan.cards, now)
-            tiers.climb(session, plan.climbs, now)
-            escalations.owe_pages(session, plan.pages, now)
+            self._apply_climbs(session, plan, now)
             tiers.expire(session, plan.expiries, now)
             plan.effects += release_effects(
                 firings.release_decided(session, plan.expiries, "policy", now)
@@ -101,10 +107,64 @@ class Sweep(ServiceBase):
             if len(report.climbed) + len(report.expired) < batch:
                 return climbed, expired
 
-    def _plan_climb(
+    def escalate_now(
+        self, escalation_id: str, actor: str, reason: str | None = None
+    ) -> ActionResult:
+        """Move an escalation to the next tier of its ladder at once, through the same
+        climb as the sweep's (its card there, its page)."""
+        ids.check_escalation_id(escalation_id)
+        reason = checked_text(reason, "the reason", required=False)
+
+        def build(session: Session, now: datetime) -> Change:
+            current = escalations.lock(session, escalation_id)
+            if current is None:
+                current = self._existing(session, escalation_id)  # raises UnknownEscalation
+            if not current.is_open:
+                raise already_decided(current)
+            following = self.policy.next_tier(current.tier, current.ladder)
+            if following is None:
+                raise NothingChanged(
+                    f"escalation {escalation_id} is at the last tier of its ladder "
+                    f"({current.tier}): there is no tier to escalate it to"
+                )
+            plan = _Plan()
+            pages = self._climb_steps(plan, current, following, now)
+            self._apply_climbs(session, plan, now)
+            paged = " PagerDuty is paged." if pages else ""
+            return Change(
+                action=AuditAction.ESCALATE,
+                event="escalated",
+                message=(
+                    f"Escalated {escalation_id} ({current.task_id}) to {following.name}.{paged}"
+                ),
+                task_id=current.task_id,
+                escalation_id=escalation_id,
+                reason=reason or f"escalated to {following.name} at once",
+                state=current.agent_state,
+                detail={
+                    "from": current.tier,
+                    "to": following.name,
+                    "pages": pages,
+                    "at_once": True,
+                },
+                escalation=escalations.find(session, escalation_id),
+            )
+
+        return self._perform(actor, "operator", "escalate", build, escalation_id=escalation_id)
+
+    @staticmethod
+    def _apply_climbs(session: Session, plan: _Plan, now: datetime) -> None:
+        cards.supersede_cards(session, [card.escalation_id for card in plan.cards])
+        cards.add_cards(session, plan.cards, now)
+        tiers.climb(session, plan.climbs, now)
+        escalations.owe_pages(session, plan.pages, now)
+
+    def _climb_steps(
         self, plan: _Plan, escalation: EscalationRecord, following: Tier, now: datetime
-    ) -> None:
-        pages = following.page and self.paging and escalation.page_wanted is None
+    ) -> bool:
+        """The climb of one escalation to `following`: its new deadline, its card there,
+        its page; True when it pages."""
+        pages = bool(following.page and self.paging and escalation.page_wanted is None)
         # The deadline the escalation was given at intake (its severity's) wins over the
         # tier's own, even if the policy changed since.
         deadline = escalation.ack_timeout or following.ack_timeout
@@ -112,6 +172,12 @@ class Sweep(ServiceBase):
         if pages:
             plan.pages.append(escalation.id)
         plan.cards.append(NewCard(escalation.id, following.name, following.channel))
+        return pages
+
+    def _plan_climb(
+        self, plan: _Plan, escalation: EscalationRecord, following: Tier, now: datetime
+    ) -> None:
+        pages = self._climb_steps(plan, escalation, following, now)
         try:
             tier = self.policy.tier(escalation.tier, escalation.ladder)
             waited = format_duration(escalation.ack_timeout or tier.ack_timeout)

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, bindparam, select
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from bot.db import outbox
+from bot.db import approvals, outbox
 from bot.db.cards import NewCard, add_cards, cards_of
 from bot.db.engine import upsert
 from bot.db.models import CardRow, EscalationRow
@@ -58,6 +58,7 @@ def record_of(
     row: Row[Any] | EscalationRow,
     cards: Sequence[CardRecord] = (),
     page: PageState | None = None,
+    approved_by: Sequence[str] = (),
 ) -> EscalationRecord:
     """From an ORM object or a Core row of `escalations` (both read by attribute)."""
     payload = row.payload or {}
@@ -98,6 +99,9 @@ def record_of(
         approvals_needed=row.approvals_needed or 1,
         decision_rule=row.decision_rule,
         policy_note=row.policy_note,
+        edited_args=row.edited_args,
+        edited_by=row.edited_by,
+        approvals=tuple(approved_by),
     )
 
 
@@ -107,7 +111,33 @@ _ESCALATION = select(*_ESCALATIONS.c).where(_ESCALATIONS.c.id == bindparam("p_es
 def _complete(session: Session, row: Row[Any] | None) -> EscalationRecord | None:
     if row is None:
         return None
-    return record_of(row, cards_of(session, row.id), outbox.page_state(session, row.id))
+    # Only an escalation that needs several people has approvals to read.
+    approved_by = approvals.of(session, row.id) if (row.approvals_needed or 1) > 1 else ()
+    return record_of(
+        row, cards_of(session, row.id), outbox.page_state(session, row.id), approved_by
+    )
+
+
+def lock(session: Session, escalation_id: str) -> EscalationRecord | None:
+    """The escalation, its row locked until the transaction ends: approvers of one
+    escalation take their turns (SQLite's writers take theirs anyway)."""
+    row = (
+        session.connection()
+        .execute(
+            select(*_ESCALATIONS.c).where(_ESCALATIONS.c.id == escalation_id).with_for_update()
+        )
+        .first()
+    )
+    return _complete(session, row)
+
+
+def set_edit(session: Session, escalation_id: str, args: dict[str, Any], by: str) -> None:
+    """The arguments now under approval, as `by` edited them."""
+    session.connection().execute(
+        update(_ESCALATIONS)
+        .where(_ESCALATIONS.c.id == escalation_id)
+        .values(edited_args=args, edited_by=by)
+    )
 
 
 def find(session: Session, escalation_id: str) -> EscalationRecord | None:

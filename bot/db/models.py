@@ -77,6 +77,9 @@ class EscalationRow(Base):
     approvals_needed: Mapped[int] = mapped_column(default=1)
     decision_rule: Mapped[str | None] = mapped_column(String(200))
     policy_note: Mapped[str | None] = mapped_column(Text)
+    # The arguments under approval once a person edited them (and, decided, approved).
+    edited_args: Mapped[dict[str, Any] | None]
+    edited_by: Mapped[str | None] = mapped_column(String(200))
 
     @property
     def is_open(self) -> bool:
@@ -217,6 +220,19 @@ class NotifyCursor(Base):
     lease_until: Mapped[datetime | None]
     failures: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class ApprovalRow(Base):
+    """One person's approval of an escalation that needs several (a quorum): of the
+    arguments under approval when they gave it (an edit starts the count again)."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (UniqueConstraint("escalation_id", "approver"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    escalation_id: Mapped[str] = mapped_column(String(128), ForeignKey("escalations.id"))
+    approver: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime]
 
 
 class ReviewRow(Base):

@@ -167,6 +167,27 @@ def test_async_inbox_approval_and_thread(
             async with asyncio.timeout(5):
                 outcome = await waiting
             assert (outcome.decision, outcome.comment) == ("rejected", "not on a Friday")
+            assert outcome.args is None
+
+            edited = f"esc-{uuid.uuid4().hex[:12]}"
+            approving = asyncio.create_task(
+                guard.request_approval(
+                    "deploy",
+                    {"service": "api", "canary": False},
+                    reason="prod deploy",
+                    timeout=10,
+                    escalation_id=edited,
+                    approvals=2,
+                )
+            )
+            await asyncio.to_thread(opened, intake, service, edited)
+            args = {"service": "api", "canary": True}
+            await asyncio.to_thread(service.decide, edited, OPERATOR, "approve", args=args)
+            await asyncio.to_thread(service.decide, edited, ADMIN, "approve")
+            async with asyncio.timeout(5):
+                approved = await approving
+            assert approved.approved and approved.edited and approved.args == args
+            assert approved.approvals == (OPERATOR, ADMIN)
             expired = await guard.request_approval("deploy", reason="again", timeout=0.2)
             assert expired.decision == "expired"
             await guard.say("rolled back", eid)

@@ -19,7 +19,7 @@ from bot.core import EscalationService
 from bot.errors import InvalidId
 from bot.intake import Intake
 from tests.agent.conftest import eventually, opened, pending_count
-from tests.conftest import OPERATOR
+from tests.conftest import ADMIN, OPERATOR
 
 Guards = Callable[..., TaskGuard]
 
@@ -272,3 +272,50 @@ def test_say_writes_to_the_thread_of_an_escalation(
         guard.say("hi", "bad id")
     with pytest.raises(ValidationError):
         guard.say("")
+
+
+def test_the_agent_acts_on_the_arguments_as_edited(
+    make_guard: Guards, intake: Intake, service: EscalationService, task_id: str
+) -> None:
+    guard = make_guard(task_id)
+    eid = new_id()
+    schema = {"type": "object", "properties": {"amount": {"type": "integer", "maximum": 740}}}
+    waiting = ask(guard, eid, schema=schema)
+    view = opened(intake, service, eid)
+    assert view.action is not None and view.action["schema"] == schema
+    service.decide(eid, OPERATOR, "approve", args={"amount": 500, "currency": "EUR"})
+    outcome = waiting.result()
+    assert outcome.approved and outcome.edited
+    assert outcome.args == {"amount": 500, "currency": "EUR"}
+
+
+def test_an_unedited_approval_hands_back_the_proposed_arguments(
+    make_guard: Guards, intake: Intake, service: EscalationService, task_id: str
+) -> None:
+    guard = make_guard(task_id)
+    eid = new_id()
+    waiting = ask(guard, eid)
+    opened(intake, service, eid)
+    service.decide(eid, OPERATOR, "approve")
+    outcome = waiting.result()
+    assert not outcome.edited and outcome.args == {"amount": 740, "currency": "EUR"}
+
+
+def test_a_quorum_asked_by_the_agent_waits_for_every_approver(
+    make_guard: Guards, intake: Intake, service: EscalationService, task_id: str
+) -> None:
+    guard = make_guard(task_id)
+    eid = new_id()
+    waiting = ask(guard, eid, approvals=2)
+    assert opened(intake, service, eid).approvals_needed == 2
+    service.decide(eid, OPERATOR, "approve")
+    assert not waiting.done
+    service.decide(eid, ADMIN, "approve")
+    outcome = waiting.result()
+    assert outcome.approved and outcome.approvals == (OPERATOR, ADMIN)
+    rejected = new_id()
+    vetoed = ask(guard, rejected, approvals=2)
+    opened(intake, service, rejected)
+    service.decide(rejected, OPERATOR, "approve")
+    service.decide(rejected, ADMIN, "reject", comment="no")
+    assert vetoed.result().decision == "rejected" and vetoed.result().args is None

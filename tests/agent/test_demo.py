@@ -96,7 +96,8 @@ def test_the_demo_agent_obeys_approval_redirect_pause_and_kill(
     demo.expect(rf"working on {task_id} \(state: running\)")
     escalation_id = demo.expect(r"asking for approval: .* \(escalation (\S+)\)").group(1)
     view = opened(intake, service, escalation_id)
-    assert view.action == {"name": "issue_refund", "args": {"amount": 740, "currency": "EUR"}}
+    assert view.action is not None and view.action["name"] == "issue_refund"
+    assert view.action["args"] == {"amount": 740, "currency": "EUR"}
     decided = cli(
         "decide", escalation_id, "approve", "--comment", "within goodwill", "--by", "alice"
     )
@@ -119,6 +120,42 @@ def test_the_demo_agent_obeys_approval_redirect_pause_and_kill(
     assert cli("kill", task_id, "--reason", "demo over", "--by", "alice").code == 0
     demo.expect(r"killed by cli:alice: demo over; stopping now")
     assert demo.process.wait(10) == 3
+
+
+def test_the_demo_agent_refunds_what_two_people_approved_as_edited(
+    demo_env: dict[str, str],
+    cli: Cli,
+    intake: Intake,
+    service: EscalationService,
+    task_id: str,
+    rdb: redis.Redis,
+    prefix: str,
+) -> None:
+    args = ["--task-id", task_id, "--steps", "3", "--step-seconds", "0.01", "--approval-at", "1"]
+    demo = Demo([*args, "--approvals", "2", "--approval-timeout", "30"], demo_env)
+    escalation_id = demo.expect(r"asking for approval: .* \(escalation (\S+)\)").group(1)
+    assert opened(intake, service, escalation_id).approvals_needed == 2
+    too_much = cli(
+        "decide",
+        escalation_id,
+        "approve",
+        "--args",
+        '{"amount": 900, "currency": "EUR"}',
+        "--by",
+        "alice",
+    )
+    assert too_much.code == 1 and "900 is greater than the maximum of 740" in too_much.err
+    edited = '{"amount": 500, "currency": "EUR"}'
+    first = cli("decide", escalation_id, "approve", "--args", edited, "--by", "alice")
+    assert first.code == 0 and "Approval 1 of 2" in first.out, first.err
+    moved = cli("escalate", escalation_id, "--by", "alice")
+    assert moved.code == 0 and "to review" in moved.out, moved.err
+    assert cli("decide", escalation_id, "approve", "--by", "bob").code == 0
+    demo.expect(r"approved by cli:bob with cli:alice, cli:bob: refunding 500 EUR \(as edited\)")
+    demo.expect(r"^done$")
+    assert demo.process.wait(10) == 0
+    ((_, outcome),) = rdb.xrange(KeyNames(prefix).outcomes)
+    assert outcome["notice"] == "Your refund of 500 EUR is on its way."
 
 
 def test_the_demo_agent_reports_its_costs_and_its_end(

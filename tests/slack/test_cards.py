@@ -56,9 +56,11 @@ def test_the_card_carries_what_a_reviewer_needs(bot: Bot) -> None:
     assert buttons(card) == [
         Action.ACKNOWLEDGE,
         Action.APPROVE,
+        Action.EDIT,
         Action.REJECT,
         Action.REDIRECT,
         Action.TERMINATE,
+        Action.ESCALATE,
     ]
     assert card.channel == "C0TRIAGE" and data["task_id"] in card.text
     bot.fake.wait_for("chat.getPermalink", lambda c: c.params.get("message_ts") == card.ts)
