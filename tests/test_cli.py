@@ -184,6 +184,8 @@ def test_decide_and_redirect_from_the_shell(
         parse_policy(POLICY_YAML.encode()),
     )
     view, _ = service.open_escalation(escalation())
+    for typed, error in (("{bad", "not valid JSON"), ("[1]", "must be a JSON object")):
+        one_line_error(cli("decide", view.id, "approve", "--args", typed, "--by", "alice"), error)
     refused = cli("decide", view.id, "redirect", "--by", "alice")
     assert refused.code == 1 and "instruction is required" in refused.err
     ran = cli("decide", view.id, "redirect", "--instruction", "refund 500", "--by", "alice")
