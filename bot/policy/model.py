@@ -32,6 +32,7 @@ from bot.policy.fields import (
     check_name,
     check_rate,
 )
+from bot.policy.redaction import Redaction
 from bot.policy.router import MATCH_KEYS, CompiledRoute, Router, Test, compile_test
 from bot.policy.triggers import Trigger
 
@@ -174,6 +175,7 @@ class Policy(BaseModel):
     stages: dict[str, Stage] = Field(default_factory=dict)
     reviews: dict[str, Annotated[float, AfterValidator(check_rate)]] = Field(default_factory=dict)
     triggers: list[Trigger] = Field(default_factory=list)
+    redaction: Redaction = Field(default_factory=Redaction)
     on_final_timeout: Literal["reject", "terminate", "none"] = "reject"
     version: str = Field(default="", exclude=True)
     _router: Router = PrivateAttr(default_factory=lambda: Router(()))
