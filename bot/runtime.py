@@ -12,7 +12,7 @@ from bot.control import ControlPlane, connect
 from bot.core import EscalationService, Listener
 from bot.db.store import Store
 from bot.keys import KeyNames
-from bot.policy import Policy, load_policy
+from bot.policy import Policy, PolicyHolder, holder_of, load_policy
 from bot.settings import Settings
 
 
@@ -34,12 +34,12 @@ class Runtime:
 def build_runtime(
     settings: Settings,
     *,
-    policy: Policy | None = None,
+    policy: Policy | PolicyHolder | None = None,
     directory: GroupDirectory | None = None,
     listeners: Sequence[Listener] = (),
     require_migrated: bool = True,
 ) -> Runtime:
-    policy = policy or load_policy(settings.policy_path)
+    policies = holder_of(policy or load_policy(settings.policy_path))
     store = Store.from_url(settings.database_url)
     if require_migrated:
         store.require_migrated()
@@ -49,9 +49,9 @@ def build_runtime(
     service = EscalationService(
         store,
         control,
-        policy,
+        policies,
         directory=directory,
         listeners=listeners,
         paging=settings.pagerduty_routing_key is not None,
     )
-    return Runtime(settings, policy, store, client, keys, control, service)
+    return Runtime(settings, policies.current, store, client, keys, control, service)

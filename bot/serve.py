@@ -25,8 +25,10 @@ from bot.errors import ConfigError
 from bot.intake import Intake
 from bot.outcomes import OutcomesReader
 from bot.pager import Pager
-from bot.policy import Policy, load_policy
+from bot.policy import Policy, PolicyHolder, load_policy
+from bot.policy.redaction import rules_source
 from bot.policy_reload import PolicyReloader
+from bot.redaction.outgoing import redact_logs
 from bot.runtime import Runtime, build_runtime
 from bot.settings import Settings, read_settings
 from bot.signal_windows import SignalWindows
@@ -108,12 +110,14 @@ def serve(
     assert settings.slack_bot_token is not None
     token = settings.slack_bot_token.get_secret_value()
     outage = Outage()  # one report of a Slack outage, whichever part of the bot meets it
-    client = make_web_client(token, settings.slack_api_base, outage=outage)
+    policies = PolicyHolder(policy)
+    rules = rules_source(policies)
+    redact_logs(rules)
+    client = make_web_client(token, settings.slack_api_base, outage=outage, rules=rules)
     identity = check_token(client)
-    runtime = build_runtime(settings, policy=policy, directory=SlackGroupDirectory(client))
+    runtime = build_runtime(settings, policy=policies, directory=SlackGroupDirectory(client))
     owner = default_consumer()
     delivery = ChatDelivery(runtime.store, owner)
-    policies = runtime.service.policies
     runtime.service.adopt_policy(policy)  # records a change made while the bot was down
     worker = SlackWorker(client, delivery, policies)
     runtime.service.listeners.append(worker.wake)
@@ -127,6 +131,7 @@ def serve(
         deps=deps,
         identity=identity,
         outage=outage,
+        rules=rules,
     )
 
     stop_front = _start_front(app, settings, http=http, host=host, port=port, runtime=runtime)

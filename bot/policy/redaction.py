@@ -4,7 +4,8 @@ patterns, the paths never redacted, and whether the raw escalation is kept."""
 from __future__ import annotations
 
 import re
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
@@ -66,3 +67,18 @@ class Redaction(BaseModel):
                 self.store_raw,
             )
         return self._rules
+
+
+DEFAULT_RULES = Redaction().rules
+
+
+def rules_source(policies: Any) -> Callable[[], RedactionRules]:
+    """The rules of the policy in force at each call (a reload takes effect at once): a
+    plain function, so that copies of the clients holding it share the holder. Every
+    detector while no policy is readable."""
+
+    def current() -> RedactionRules:
+        redaction = getattr(policies.current, "redaction", None)
+        return redaction.rules if isinstance(redaction, Redaction) else DEFAULT_RULES
+
+    return current

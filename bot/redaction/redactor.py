@@ -6,8 +6,9 @@ back (`restore`) for the agent, whose own data must come back to it unchanged.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ PLACEHOLDER = re.compile(r"\[([a-z][a-z0-9_]{0,31})-([1-9]\d{0,5})\]")
 # Slack's own markup (mentions, channels, dates: `<@U…>`, `<#C…>`, `<!date^…|…>`) is
 # never read as data.
 _SLACK_TOKEN = re.compile(r"<[@#!][^<>]*>")
+CACHED_TEXTS = 8192  # a card drawn again repeats most of its texts
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,18 @@ class RedactionRules:
     keep: frozenset[str] = frozenset()
     store_raw: bool = False
     kinds: frozenset[str] = field(default=frozenset())
+    _cached: Callable[[str], tuple[Finding, ...]] | None = field(
+        default=None, compare=False, repr=False
+    )
+
+    def __post_init__(self) -> None:
+        cached = functools.lru_cache(maxsize=CACHED_TEXTS)(lambda text: tuple(_find(self, text)))
+        object.__setattr__(self, "_cached", cached)
+
+    def findings(self, text: str) -> tuple[Finding, ...]:
+        """What `text` holds (see `findings`), remembered for the texts seen last."""
+        assert self._cached is not None
+        return self._cached(text)
 
     @classmethod
     def build(
@@ -60,7 +74,11 @@ class RedactionRules:
         return any(path == kept or path.startswith(kept + ".") for kept in self.keep)
 
 
-def findings(rules: RedactionRules, text: str) -> list[Finding]:
+def findings(rules: RedactionRules, text: str) -> tuple[Finding, ...]:
+    return rules.findings(text)
+
+
+def _find(rules: RedactionRules, text: str) -> list[Finding]:
     """Non-overlapping findings, left to right; where two overlap the one that starts
     first wins, then the longer, then the detector that comes first."""
     protected = [m.span() for m in _SLACK_TOKEN.finditer(text)] if "<" in text else []
@@ -122,7 +140,7 @@ class Redactor:
             return text
         parts: list[str] = []
         at = 0
-        for finding in findings(self.rules, text):
+        for finding in self.rules.findings(text):
             parts.append(text[at : finding.start])
             original = text[finding.start : finding.end]
             parts.append(self.placeholder(finding.kind, finding.value, original))

@@ -11,8 +11,10 @@ from logging import Logger
 from slack_bolt import App
 from slack_bolt.authorization import AuthorizeResult
 
+from bot.redaction.outgoing import RulesSource
 from bot.slack.client import make_web_client
 from bot.slack.outage import Outage
+from bot.slack.redacting import redacting_middleware
 from handlers import register
 from handlers.deps import Deps, Registry
 
@@ -54,17 +56,19 @@ def create_app(
     deps: Deps,
     identity: dict[str, str] | None = None,
     outage: Outage | None = None,
+    rules: RulesSource | None = None,
 ) -> tuple[App, Registry]:
     """An app for HTTP (requests verified with `signing_secret`) or, without a secret,
     for Socket Mode, where Slack's WebSocket is the proof of origin. `identity` is the
     bot's own auth.test answer, when Slack gave one at start-up; `outage` is told how
-    every call of the listeners to Slack ended."""
+    every call of the listeners to Slack ended; `rules`: what people read is redacted
+    before it leaves, through the listeners' client and `respond` too."""
     bolt_logger = logging.getLogger("slack_bolt.App")
     if not any(isinstance(f, _QuietTokenWarning) for f in bolt_logger.filters):
         bolt_logger.addFilter(_QuietTokenWarning())
     executor = ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="listener")
     app = App(
-        client=make_web_client(None, api_url, outage=outage),
+        client=make_web_client(None, api_url, outage=outage, rules=rules),
         authorize=fixed_authorize(token, identity),
         signing_secret=signing_secret or "",
         request_verification_enabled=signing_secret is not None,
@@ -73,6 +77,8 @@ def create_app(
         process_before_response=True,
         listener_executor=executor,
     )
+    if rules is not None:
+        app.use(redacting_middleware(rules))
     # Work a listener hands over after its ack runs on the same pool as the lazy
     # listeners, so that stopping waits for both.
     registry = register(app, replace(deps, work=executor.submit))

@@ -12,7 +12,9 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 from bot.errors import ConfigError
+from bot.redaction.outgoing import RulesSource
 from bot.slack.outage import Outage, OutageWatch, quiet_sdk_failures, reported
+from bot.slack.redacting import RedactingWebClient
 
 log = logging.getLogger(__name__)
 
@@ -22,10 +24,19 @@ FATAL_AUTH_ERRORS = frozenset(
 
 
 def make_web_client(
-    token: str | None, base_url: str, *, timeout: int = 10, outage: Outage | None = None
+    token: str | None,
+    base_url: str,
+    *,
+    timeout: int = 10,
+    outage: Outage | None = None,
+    rules: RulesSource | None = None,
 ) -> WebClient:
-    """`outage` is told how every call ended (share one across a process's clients)."""
+    """`outage` is told how every call ended (share one across a process's clients);
+    with `rules`, what people read is redacted before it is sent."""
     client = WebClient(token=token, base_url=base_url, timeout=timeout)
+    if rules is not None:
+        client = RedactingWebClient(token=token, base_url=base_url, timeout=timeout)
+        client.rules = rules
     # 429 waits for Retry-After; a 5xx is tried once more (slack_sdk already retries a
     # dropped connection once). Beyond that, the caller keeps the work and retries later.
     # The outage watch goes last: it is asked only about attempts nobody retries.
