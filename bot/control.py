@@ -18,8 +18,9 @@ from redis.typing import EncodableT, FieldT
 
 from bot.keys import KeyNames
 
-EffectKind = Literal["kill", "pause", "decision", "inbox", "trigger"]
+EffectKind = Literal["kill", "pause", "decision", "inbox", "trigger", "redaction"]
 DECISION_TTL_SECONDS = 7 * 24 * 3600
+REDACTION_TTL_SECONDS = 24 * 3600  # an escalation's placeholders, after its decision
 INBOX_MAXLEN = 10_000
 
 
@@ -33,7 +34,7 @@ class Effect:
 
     kind: EffectKind
     target: str
-    op: Literal["set", "delete", "append"]
+    op: Literal["set", "delete", "append", "expire"]
     value: dict[str, Any] | None = field(default=None, compare=False)
     # Seconds the key lives; None: a decision's full DECISION_TTL_SECONDS, others forever.
     # A decision written back later gets what is left of its life, which runs from the
@@ -85,6 +86,8 @@ class ControlPlane:
             return self.keys.pause(effect.target)
         if effect.kind == "decision":
             return self.keys.decision(effect.target)
+        if effect.kind == "redaction":
+            return self.keys.redaction(effect.target)
         if effect.kind == "trigger":
             trigger, _, subject = effect.target.partition("|")
             return self.keys.trigger_fired(trigger, subject)
@@ -112,6 +115,9 @@ class ControlPlane:
                 self._trigger(pipe, effect)  # the bot's own keys: nothing to announce
                 continue
             key = self.key_of(effect)
+            if effect.op == "expire":  # a redaction map's last day: agents are not told
+                pipe.expire(key, effect.expiry or REDACTION_TTL_SECONDS)
+                continue
             if effect.op == "set":
                 pipe.set(key, _json(effect.value), ex=effect.expiry)
             elif effect.op == "delete":
@@ -152,6 +158,28 @@ class ControlPlane:
                 announce.publish(self.keys.control, key)
             self._execute(announce)
         return restored, found
+
+    def save_placeholders(
+        self, escalation_id: str, placeholders: dict[str, str], ttl: int | None = None
+    ) -> None:
+        """An escalation's placeholders and what they replaced; a placeholder already
+        saved keeps its value (a retried intake gives the same numbering)."""
+        if not placeholders:
+            return
+        key = self.keys.redaction(escalation_id)
+        pipe = self.client.pipeline(transaction=False)
+        for placeholder, original in placeholders.items():
+            pipe.hsetnx(key, placeholder, original)
+        if ttl is not None:
+            pipe.expire(key, ttl)
+        self._execute(pipe)
+
+    def placeholders(self, escalation_id: str) -> dict[str, str]:
+        try:
+            found = self.client.hgetall(self.keys.redaction(escalation_id))
+        except redis.RedisError as exc:
+            raise ControlPlaneError(describe_redis_error(exc)) from exc
+        return {str(k): str(v) for k, v in dict(found).items()}
 
     def ping(self) -> None:
         try:

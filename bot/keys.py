@@ -27,6 +27,10 @@ class KeyNames:
     def decision(self, escalation_id: str) -> str:
         return f"{self.prefix}decision:{escalation_id}"
 
+    def redaction(self, escalation_id: str) -> str:
+        """A hash: placeholder → the value it replaced, for one escalation (CONTRACTS §12)."""
+        return f"{self.prefix}redaction:{escalation_id}"
+
     @property
     def escalations(self) -> str:
         return f"{self.prefix}escalations"

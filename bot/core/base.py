@@ -90,7 +90,11 @@ def control_value(control: ControlRecord) -> dict[str, Any]:
     ).model_dump()
 
 
-def decision_value(escalation: EscalationRecord) -> dict[str, Any]:
+def decision_value(
+    escalation: EscalationRecord, args: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """`args`: the edited arguments as the agent must see them (its own values behind
+    the placeholders); the stored ones by default."""
     approved = escalation.state == "approved"
     quorum = escalation.approvals_needed > 1
     return DecisionValue(
@@ -100,19 +104,22 @@ def decision_value(escalation: EscalationRecord) -> dict[str, Any]:
         comment=escalation.comment,
         instruction=escalation.instruction,
         rule=escalation.decision_rule,
-        args=escalation.edited_args if approved else None,
+        args=(args if args is not None else escalation.edited_args) if approved else None,
         approvals=list(escalation.approvals) if approved and quorum else None,
     ).value()
 
 
-def decision_rewrite(escalation: EscalationRecord, now: datetime) -> Effect | None:
+def decision_rewrite(
+    escalation: EscalationRecord, now: datetime, args: dict[str, Any] | None = None
+) -> Effect | None:
     """`decision:{id}` written again (after Redis lost it) for what is left of its life,
     which runs from the decision; None once that life is over."""
     decided = escalation.decided_at or escalation.created_at
     left = int(DECISION_TTL_SECONDS - (now - decided).total_seconds())
     if left <= 0:
         return None
-    return Effect("decision", escalation.id, "set", decision_value(escalation), ttl=left)
+    value = decision_value(escalation, args)
+    return Effect("decision", escalation.id, "set", value, ttl=left)
 
 
 def inbox_effect(

@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session
 from bot import ids
 from bot.contracts import OUTCOME_OF, Verdict
 from bot.control import Effect
+from bot.core.agent_values import AgentValues
 from bot.core.base import (
     MAX_TEXT,
     Change,
-    ServiceBase,
     already_decided,
     checked_text,
     control_value,
@@ -39,7 +39,7 @@ VERDICT_ACTIONS: dict[str, AuditAction] = {
 }
 
 
-class Decisions(ServiceBase):
+class Decisions(AgentValues):
     def decide(
         self,
         escalation_id: str,
@@ -84,7 +84,7 @@ class Decisions(ServiceBase):
         detail: dict[str, Any] = {}
         edited = False
         if args is not None:
-            check_args(args, (current.action or {}).get("schema"))
+            check_args(self._restored(current.id, args), (current.action or {}).get("schema"))
             edited = args != current.args_under_approval
         if edited:
             assert args is not None
@@ -162,7 +162,9 @@ class Decisions(ServiceBase):
         if decided is None:
             raise already_decided(self._existing(session, current.id))
         escalation_id, task_id = decided.id, decided.task_id
-        effects = [Effect("decision", escalation_id, "set", decision_value(decided))]
+        value = decision_value(decided, self._agent_args(decided))
+        effects = [Effect("decision", escalation_id, "set", value)]
+        effects.append(Effect("redaction", escalation_id, "expire"))  # kept a day more
         # A trigger that only escalated may fire again once its escalation is decided.
         effects += release_effects(firings.release_decided(session, [escalation_id], actor, now))
         message = f"{outcome.capitalize()} escalation {escalation_id} ({task_id})."

@@ -14,21 +14,22 @@ from sqlalchemy.orm import Session
 from bot import ids
 from bot.clock import iso
 from bot.contracts import Escalation
-from bot.control import ControlPlaneError, Effect
+from bot.control import REDACTION_TTL_SECONDS, ControlPlaneError, Effect
+from bot.core.agent_values import AgentValues
 from bot.core.base import (
     Change,
-    ServiceBase,
     already_decided,
     decision_value,
 )
 from bot.core.events import ServiceEvent
 from bot.core.reviews import decision_review
-from bot.db import escalations, reviews
+from bot.db import escalations, raw_escalations, reviews
 from bot.db.escalations import NewEscalation
 from bot.errors import ControlPlaneUnavailable, InvalidInput, NothingChanged
 from bot.policy import Evaluation, Request, evaluate, sampled
 from bot.policy.evaluate import route_of
 from bot.records import ActionResult, AuditAction, EscalationRecord
+from bot.redaction.escalation import redact_escalation
 
 
 def policy_request(escalation: Escalation) -> Request:
@@ -49,7 +50,7 @@ class _Raced(Exception):
     """Another writer stored the same escalation id first."""
 
 
-class Escalations(ServiceBase):
+class Escalations(AgentValues):
     def open_escalation(self, escalation: Escalation) -> tuple[EscalationRecord, bool]:
         """Open it (or find it: the id is the idempotency key). True when newly opened.
 
@@ -64,11 +65,19 @@ class Escalations(ServiceBase):
             names = ", ".join(policy.tier_names(ladder))
             raise InvalidInput(f"unknown tier {escalation.tier!r} (tiers: {names})") from None
         escalation_id = escalation.escalation_id or ids.new_escalation_id()
-        new = self._new(escalation, escalation_id, evaluation, self.clock())
+        rules = policy.redaction.rules
+        shown, placeholders = redact_escalation(escalation, rules)
+        new = self._new(shown, escalation_id, evaluation, self.clock())
+        # The map first: the stored escalation is never without the way back to the
+        # agent's values. A retry of the same escalation numbers it the same way.
+        self._save_placeholders(escalation_id, placeholders, decided=new.decided is not None)
+        raw = (escalation, placeholders) if rules.store_raw else None
         if new.decided is not None:
-            return self._decided_by_policy(new, evaluation)
+            return self._decided_by_policy(new, evaluation, raw)
         with self.store.transaction() as session:
             created = escalations.insert(session, new) is not None
+            if created and raw is not None:
+                self._keep_raw(session, escalation_id, *raw)
         with self.store.reading() as session:
             record = self._existing(session, escalation_id)
         if created:
@@ -76,6 +85,35 @@ class Escalations(ServiceBase):
         else:  # the same id again: an agent asking again after a restart
             self._redeliver_decision(record)
         return record, created
+
+    def _save_placeholders(
+        self, escalation_id: str, placeholders: dict[str, str], *, decided: bool
+    ) -> None:
+        try:
+            self.control.save_placeholders(
+                escalation_id, placeholders, ttl=REDACTION_TTL_SECONDS if decided else None
+            )
+        except ControlPlaneError as exc:
+            raise ControlPlaneUnavailable(
+                f"the placeholders of escalation {escalation_id} could not be saved in Redis "
+                f"({exc}): it is opened when Redis is back"
+            ) from exc
+
+    def _keep_raw(
+        self,
+        session: Session,
+        escalation_id: str,
+        escalation: Escalation,
+        placeholders: dict[str, str],
+    ) -> None:
+        payload = escalation.model_dump(mode="json", by_alias=True)
+        raw_escalations.add(
+            session,
+            escalation_id,
+            payload | {"escalation_id": escalation_id},
+            placeholders,
+            self.clock(),
+        )
 
     def _new(
         self, escalation: Escalation, escalation_id: str, evaluation: Evaluation, now: datetime
@@ -113,7 +151,10 @@ class Escalations(ServiceBase):
         )
 
     def _decided_by_policy(
-        self, new: NewEscalation, evaluation: Evaluation
+        self,
+        new: NewEscalation,
+        evaluation: Evaluation,
+        raw: tuple[Escalation, dict[str, str]] | None,
     ) -> tuple[EscalationRecord, bool]:
         """`auto` approves and `deny` rejects, as `policy`: an audit row naming the rule,
         the agent's answer in Redis, no card (that is the point)."""
@@ -125,6 +166,8 @@ class Escalations(ServiceBase):
             record = escalations.insert(session, new)
             if record is None:
                 raise _Raced
+            if raw is not None:
+                self._keep_raw(session, new.id, *raw)
             if review_rate and sampled(new.id, review_rate):
                 reviews.add(session, decision_review(record, review_rate), now)
             return Change(
@@ -167,7 +210,14 @@ class Escalations(ServiceBase):
             return
         with contextlib.suppress(ControlPlaneError):
             self.control.ensure(
-                [Effect("decision", escalation.id, "set", decision_value(escalation))]
+                [
+                    Effect(
+                        "decision",
+                        escalation.id,
+                        "set",
+                        decision_value(escalation, self._agent_args(escalation)),
+                    )
+                ]
             )
 
     def acknowledge(self, escalation_id: str, actor: str) -> ActionResult:

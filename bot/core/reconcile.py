@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from bot.control import DECISION_TTL_SECONDS, Effect
-from bot.core.base import ServiceBase, control_value, decision_rewrite
+from bot.core.agent_values import AgentValues
+from bot.core.base import control_value, decision_rewrite
 from bot.db import audit, controls, escalations, upkeep
 from bot.records import AuditAction, PendingEffect
 
@@ -23,7 +24,7 @@ class ReconcileReport:
         return bool(self.restored or self.replayed)
 
 
-class Reconcile(ServiceBase):
+class Reconcile(AgentValues):
     def record_rejected_entry(
         self, stream_id: str, raw: str, reason: str, *, stream: str = "escalations"
     ) -> None:
@@ -94,7 +95,11 @@ class Reconcile(ServiceBase):
         what is left of its life (an agent waiting on one gets its answer at once)."""
         with self.store.reading() as session:
             decided = escalations.decided_records_since(session, since)
-        effects = [effect for e in decided if (effect := decision_rewrite(e, now)) is not None]
+        effects = [
+            effect
+            for e in decided
+            if (effect := decision_rewrite(e, now, self._agent_args(e))) is not None
+        ]
         return self.control.ensure(effects)
 
     def _replay(self, session: Session, item: PendingEffect) -> Effect | None:
@@ -109,5 +114,7 @@ class Reconcile(ServiceBase):
             escalation = escalations.find(session, item.target)
             if escalation is None or escalation.is_open:
                 return None
-            return decision_rewrite(escalation, self.clock())
+            return decision_rewrite(escalation, self.clock(), self._agent_args(escalation))
+        if item.kind == "redaction":  # a decided escalation's map: its last day
+            return Effect("redaction", item.target, "expire")
         return Effect("inbox", item.target, "append", item.value)

@@ -212,6 +212,7 @@ class Sweep(ServiceBase):
         if final in ("reject", "terminate"):
             value = DecisionValue(decision="expired", by="policy", at=iso(now)).value()
             plan.effects.append(Effect("decision", escalation.id, "set", value))
+            plan.effects.append(Effect("redaction", escalation.id, "expire"))
         if final == "terminate":
             killed = controls.activate(
                 session,

@@ -235,6 +235,21 @@ class ApprovalRow(Base):
     at: Mapped[datetime]
 
 
+class RawEscalationRow(Base):
+    """An escalation as the agent sent it, before redaction, and its placeholders: kept
+    only under the policy's `redaction.store_raw: true`, shown only by `escbot show
+    --raw`."""
+
+    __tablename__ = "raw_escalations"
+
+    escalation_id: Mapped[str] = mapped_column(
+        String(128), ForeignKey("escalations.id"), primary_key=True
+    )
+    payload: Mapped[dict[str, Any]]
+    placeholders: Mapped[dict[str, Any]]
+    at: Mapped[datetime]
+
+
 class ReviewRow(Base):
     """Work sampled for a person to look at afterwards: a request the policy decided
     alone (`decision`) or a finished task (`task`). `verdict` stays unset until reviewed."""
