@@ -16,11 +16,14 @@ class Action(StrEnum):
     TERMINATE = "escalation.terminate"
     FULL_CONTEXT = "escalation.context"
     CONFIRM_REVIVE_ALL = "control.revive_all.confirm"
+    REVIEW_LOOKS_RIGHT = "review.looks_right"
+    REVIEW_FLAG = "review.flag"
 
 
 class Callback(StrEnum):
     REJECT = "escalation.reject.submit"
     REDIRECT = "escalation.redirect.submit"
+    REVIEW_FLAG = "review.flag.submit"
 
 
 class Field_(StrEnum):
@@ -29,6 +32,8 @@ class Field_(StrEnum):
     COMMENT = "comment"
     INSTRUCTION = "instruction"
     VALUE = "value"
+    WRONG = "wrong"  # the flag modal: what is wrong
+    PAUSE = "pause"  # the flag modal: pause nothing, the task, or its agent
 
 
 class ButtonValue(BaseModel):
@@ -50,6 +55,31 @@ class ModalMetadata(BaseModel):
 
     version: int = Field(default=1, alias="v")
     escalation_id: str = Field(alias="e")
+    channel: str | None = Field(default=None, alias="c")
+
+    def dump(self) -> str:
+        return self.model_dump_json(by_alias=True)
+
+
+class ReviewButtonValue(BaseModel):
+    """In a review card's buttons' `value`."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    version: int = Field(default=1, alias="v")
+    review_id: int = Field(alias="r", gt=0)
+
+    def dump(self) -> str:
+        return self.model_dump_json(by_alias=True)
+
+
+class ReviewModalMetadata(BaseModel):
+    """In the flag modal's `private_metadata`."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    version: int = Field(default=1, alias="v")
+    review_id: int = Field(alias="r", gt=0)
     channel: str | None = Field(default=None, alias="c")
 
     def dump(self) -> str:
