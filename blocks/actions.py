@@ -19,12 +19,15 @@ class Action(StrEnum):
     EDIT = "escalation.edit"
     ESCALATE = "escalation.escalate"
     CONFIRM_REVIVE_ALL = "control.revive_all.confirm"
+    REVIEW_LOOKS_RIGHT = "review.looks_right"
+    REVIEW_FLAG = "review.flag"
 
 
 class Callback(StrEnum):
     REJECT = "escalation.reject.submit"
     REDIRECT = "escalation.redirect.submit"
     EDIT = "escalation.edit.submit"
+    REVIEW_FLAG = "review.flag.submit"
 
 
 class Field_(StrEnum):
@@ -34,6 +37,8 @@ class Field_(StrEnum):
     INSTRUCTION = "instruction"
     VALUE = "value"
     ARGS = "args"
+    WRONG = "wrong"  # the flag modal: what is wrong
+    PAUSE = "pause"  # the flag modal: pause nothing, the task, or its agent
 
 
 class ButtonValue(BaseModel):
@@ -62,3 +67,28 @@ class ModalMetadata(BaseModel):
 
     def dump(self) -> str:
         return self.model_dump_json(by_alias=True, exclude_none=True)
+
+
+class ReviewButtonValue(BaseModel):
+    """In a review card's buttons' `value`."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    version: int = Field(default=1, alias="v")
+    review_id: int = Field(alias="r", gt=0)
+
+    def dump(self) -> str:
+        return self.model_dump_json(by_alias=True)
+
+
+class ReviewModalMetadata(BaseModel):
+    """In the flag modal's `private_metadata`."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    version: int = Field(default=1, alias="v")
+    review_id: int = Field(alias="r", gt=0)
+    channel: str | None = Field(default=None, alias="c")
+
+    def dump(self) -> str:
+        return self.model_dump_json(by_alias=True)

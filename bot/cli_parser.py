@@ -105,7 +105,7 @@ def _add_verb(sub: Any, verb: Verb) -> None:
     summary = verb.summary + (f" (`all`: {verb.everything})" if verb.everything else "")
     command: CliParser = sub.add_parser(verb.name, help=summary)
     if verb.target != "none":
-        kind = "escalation id" if verb.target == "escalation" else "task id"
+        kind = {"escalation": "escalation id", "review": "review id"}.get(verb.target, "task id")
         command.target_kind = kind
         command.add_argument(
             "target",
@@ -116,7 +116,9 @@ def _add_verb(sub: Any, verb: Verb) -> None:
         if option.positional:
             command.add_argument(option.name, choices=option.choices or None, help=option.help)
         else:
-            command.add_argument(f"--{option.name}", default=None, help=option.help)
+            command.add_argument(
+                f"--{option.name}", default=None, choices=option.choices or None, help=option.help
+            )
     if verb.text == "required":
         command.add_argument("text", metavar=verb.text_name.upper(), help=f"the {verb.text_name}")
     elif verb.text == "optional":

@@ -54,6 +54,23 @@ class AlreadyDecided(EscbotError):
         super().__init__(f"escalation {escalation_id} was already {decision} {who}{when}".strip())
 
 
+class UnknownReview(EscbotError):
+    pass
+
+
+class AlreadyReviewed(EscbotError):
+    """A second verdict on a review: nothing changes, and this says who reviewed first."""
+
+    def __init__(self, review_id: int, verdict: str, by: str | None, at: str | None):
+        self.review_id = review_id
+        self.verdict = verdict
+        self.by = by
+        self.at = at
+        who = f" by {by}" if by else ""
+        when = f" at {at}" if at else ""
+        super().__init__(f"review {review_id} was already given a verdict ({verdict}){who}{when}")
+
+
 class ControlPlaneUnavailable(EscbotError):
     """Recorded in the database but not (yet) written to Redis; reconcile will write it.
 

@@ -41,6 +41,7 @@ class AuditAction(StrEnum):
     TRIGGER = "trigger"
     POLICY_CHANGED = "policy_changed"
     POLICY_REFUSED = "policy_refused"
+    REVIEW = "review"
 
 
 # After these, an escalation's cards are drawn again.
@@ -212,7 +213,17 @@ class ReviewItem:
     rate: float
     summary: str
     created_at: datetime
-    verdict: str | None = None
+    verdict: str | None = None  # looks_right | flagged
+    verdict_by: str | None = None
+    verdict_at: datetime | None = None
+    verdict_note: str | None = None
+    paused: str | None = None  # what the flag paused: the task id, or `agent:<name>`
+    channel: str | None = None  # where its card is (posted once `ts` is set)
+    ts: str | None = None
+
+    @property
+    def reviewed(self) -> bool:
+        return self.verdict is not None
 
 
 @dataclass(frozen=True)

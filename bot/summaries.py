@@ -154,6 +154,7 @@ def overview_sections(overview: Overview, style: Style) -> list[Section]:
             Section(
                 f"sampled for review: {len(overview.reviews)}",
                 tuple(
+                    f"{style.code(str(item.id))}: "
                     f"{'decided by the policy' if item.subject == 'decision' else 'finished'} "
                     f"{style.code(item.subject_id)} ({item.rate:.0%} sampled"
                     + (f", rule {item.rule}" if item.rule else "")

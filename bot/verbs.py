@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # the table is read by pure code (help texts, parsers) too
     from bot.core import EscalationService, ReconcileReport
     from bot.records import ActionResult, Overview, TaskStatus
 
-Target = Literal["none", "task", "task_or_all", "escalation"]
+Target = Literal["none", "task", "task_or_all", "escalation", "review"]
 TextUse = Literal["none", "optional", "required"]
 Surface = Literal["slash", "cli"]
 Reply: TypeAlias = "ActionResult | TaskStatus | Overview | ReconcileReport"
@@ -81,6 +81,7 @@ class Verb:
             "task": "<task_id>",
             "task_or_all": "<task_id>",
             "escalation": "<escalation_id>",
+            "review": "<review_id>",
         }[self.target]
 
     def syntax(self, command: str = "/agent", *, everything: bool = False) -> str:
@@ -118,6 +119,19 @@ def _decide(service: EscalationService, request: Request) -> Reply:
         comment=request.options.get("comment"),
         instruction=request.options.get("instruction"),
         args=args,
+    )
+
+
+REVIEW_VERDICTS = {"looks-right": "looks_right", "flag": "flagged"}
+
+
+def _review(service: EscalationService, request: Request) -> Reply:
+    return service.review(
+        request.subject,
+        request.actor,
+        REVIEW_VERDICTS.get(request.options["verdict"], request.options["verdict"]),
+        note=request.options.get("note"),
+        pause=request.options.get("pause"),
     )
 
 
@@ -187,6 +201,22 @@ _TABLE = (
         lambda s, r: s.escalate_now(r.subject, r.actor, r.text),
         target="escalation",
         text="optional",
+    ),
+    Verb(
+        "review",
+        "give a sampled review its verdict, as its card's buttons do",
+        _review,
+        target="review",
+        surfaces=frozenset({"cli"}),
+        options=(
+            Option("verdict", "the verdict", choices=tuple(REVIEW_VERDICTS), positional=True),
+            Option("note", "what is wrong (required to flag)"),
+            Option(
+                "pause",
+                "with flag: also pause the task, or every task of its agent",
+                choices=("task", "agent"),
+            ),
+        ),
     ),
     Verb(
         "status",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from handlers import actions, commands, errors, events, submissions
+from handlers import actions, commands, errors, events, reviews, submissions
 from handlers.deps import Deps, Registry
 
 
@@ -14,5 +14,6 @@ def register(app: App, deps: Deps) -> Registry:
     commands.register(app, deps, registry)
     actions.register(app, deps, registry)
     submissions.register(app, deps, registry)
+    reviews.register(app, deps, registry)
     events.register(app, deps, registry)
     return registry

@@ -21,6 +21,7 @@ from blocks.text import when, who
 from bot.clock import parse_iso
 from bot.errors import (
     AlreadyDecided,
+    AlreadyReviewed,
     ControlPlaneUnavailable,
     EscbotError,
     NotAllowed,
@@ -45,6 +46,12 @@ def describe(error: BaseException) -> str:
         return (
             f"{INFO} Already *{error.decision}* by {who(error.by)} at {at}. "
             "Your click changed nothing."
+        )
+    if isinstance(error, AlreadyReviewed):
+        at = when(parse_iso(error.at)) if error.at else "earlier"
+        return (
+            f"{INFO} Already reviewed (*{error.verdict}*) by {who(error.by)} at {at}. "
+            "Your verdict changed nothing."
         )
     if isinstance(error, NotAllowed):
         return f"🚫 {error.message}. Nothing was changed."

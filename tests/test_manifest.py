@@ -12,10 +12,12 @@ import yaml
 from blocks.actions import Action, Callback
 from blocks.card import escalation_card
 from blocks.messages import announcement
+from blocks.review import review_card
 from bot.records import AuditRecord
 from bot.slack.app import create_app
 from handlers.deps import Deps, Registry
 from tests.test_blocks import BASE, NOW, STATES, as_json
+from tests.test_review_blocks import STATES as REVIEW_STATES
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMAS = ROOT.parent / "shared" / "slack"
@@ -93,7 +95,8 @@ def test_every_action_id_the_blocks_emit_has_a_listener(registry: Registry) -> N
     )
     message = announcement(record)
     assert message is not None
-    for block in as_json(message.blocks):
+    review = review_card(*REVIEW_STATES["decision_waiting"])
+    for block in [*as_json(message.blocks), *as_json(review.blocks)]:
         emitted |= {e["action_id"] for e in block.get("elements", []) if "action_id" in e}
     assert emitted == registry.actions
     assert BASE.id

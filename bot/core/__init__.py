@@ -7,7 +7,9 @@
 - `reconcile`: write the database's truth back into Redis; rejected stream entries;
 - `sweep`: tier climbs and expiry;
 - `paging`: PagerDuty events owed, for the pager;
-- `delivery`: cards and announcements owed to the chat, for the Slack worker.
+- `delivery`: cards and announcements owed to the chat, for the Slack worker;
+- `reviews`, `review_verdicts`, `review_delivery`: sampled reviews, their verdicts (a
+  flag may pause), and their cards owed to the chat.
 """
 
 from bot.core.events import Listener, ServiceEvent

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -63,7 +63,7 @@ class ChatDelivery:
                 session, Topic.CARD, now=now, lease=CARD_LEASE, owner=self.owner, limit=limit
             )
             for item in items:
-                pending = self._pending(session, item.escalation_id, int(item.key), item)
+                pending = self._pending(session, item.escalation_id or "", int(item.key), item)
                 if pending is not None:
                     claimed.append(pending)
         return claimed
@@ -119,23 +119,13 @@ class ChatDelivery:
         if not held:
             yield
             return
-        stop = threading.Event()
-        interval = every if every is not None else CARD_LEASE.total_seconds() / 3
-
-        def beat() -> None:
-            while not stop.wait(interval):
-                try:
-                    self.renew_cards(held)
-                except Exception as exc:  # the database hiccups: the next beat tries again
-                    log.warning("could not renew the lease of %d card(s): %s", len(held), exc)
-
-        heart = threading.Thread(target=beat, name="card-lease", daemon=True)
-        heart.start()
-        try:
+        with heartbeat(lambda: self.renew_cards(held), f"{len(held)} card(s)", every):
             yield
-        finally:
-            stop.set()
-            heart.join()
+
+    def cards_due(self) -> bool:
+        """Whether a card is owed and free to post now (a read, taking no lock)."""
+        with self.store.reading() as session:
+            return outbox.has_due(session, Topic.CARD, self.clock())
 
     def card_posted(self, pending: PendingCard, ts: str) -> None:
         """Recorded the moment Slack answers, so that replies in its thread find it."""
@@ -209,6 +199,29 @@ class ChatDelivery:
     def escalation(self, escalation_id: str) -> EscalationRecord | None:
         with self.store.reading() as session:
             return escalations.find(session, escalation_id)
+
+
+@contextmanager
+def heartbeat(renew: Callable[[], None], what: str, every: float | None) -> Iterator[None]:
+    """Call `renew` every `every` seconds (a third of CARD_LEASE by default) while the
+    block runs: the lease on what is being posted outlives however long one post takes."""
+    stop = threading.Event()
+    interval = every if every is not None else CARD_LEASE.total_seconds() / 3
+
+    def beat() -> None:
+        while not stop.wait(interval):
+            try:
+                renew()
+            except Exception as exc:  # the database hiccups: the next beat tries again
+                log.warning("could not renew the lease of %s: %s", what, exc)
+
+    heart = threading.Thread(target=beat, name="card-lease", daemon=True)
+    heart.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        heart.join()
 
 
 def _card(found: EscalationRecord | None, card_id: int) -> CardRecord | None:

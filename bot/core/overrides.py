@@ -15,6 +15,7 @@ from bot.clock import iso
 from bot.control import ControlPlaneError, Effect
 from bot.core.base import (
     NO_REASON,
+    Build,
     Change,
     InboxKind,
     ServiceBase,
@@ -163,13 +164,23 @@ class Overrides(ServiceBase):
         reason = checked_text(reason, "the reason", required=False) or NO_REASON
         if escalation_id is not None:
             ids.check_escalation_id(escalation_id)
+        attempted = "kill all" if target == ALL else kind
+        build = self._activation(kind, target, actor, reason, escalation_id)
+        return self._perform(
+            actor, role, attempted, build, task_id=target, escalation_id=escalation_id
+        )
+
+    def _activation(
+        self, kind: ControlKind, target: str, actor: str, reason: str, escalation_id: str | None
+    ) -> Build:
+        """The kill or pause itself, run inside an action's transaction: its own, or that
+        of an action that pauses as part of it (a flagged review)."""
         everything = target == ALL
         action = (
             AuditAction.KILL_ALL
             if everything
             else (AuditAction.KILL if kind == "kill" else AuditAction.PAUSE)
         )
-        attempted = "kill all" if everything else kind
 
         def build(session: Session, now: datetime) -> Change:
             # The control and its audit row in one statement: a kill's path to its key.
@@ -232,9 +243,7 @@ class Overrides(ServiceBase):
                 audited=record,
             )
 
-        return self._perform(
-            actor, role, attempted, build, task_id=target, escalation_id=escalation_id
-        )
+        return build
 
     def _lift(self, kind: ControlKind, target: str, actor: str) -> ActionResult:
         action = AuditAction.REVIVE if kind == "kill" else AuditAction.RESUME

@@ -48,7 +48,7 @@ class Paging(ServiceBase):
             )
             jobs = []
             for item in items:
-                found = escalations.find(session, item.escalation_id)
+                found = escalations.find(session, item.key)  # a page's key: its escalation
                 if found is None or item.wanted is None:
                     continue
                 jobs.append(PageJob(item.wanted, item.sent, found, item.attempts, item.id))

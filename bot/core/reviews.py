@@ -1,10 +1,12 @@
 """Sampled review (CONTRACTS §8): of requests the policy decided alone, and of finished
 tasks (`reviews:` per task type). Sampling is deterministic by id, so the audit can prove
-what was sampled and what was not."""
+what was sampled and what was not. Each sampled item is owed a review card (the outbox);
+its verdict is `bot/core/review_verdicts.py`'s."""
 
 from __future__ import annotations
 
 from bot.core.base import ServiceBase
+from bot.core.events import ServiceEvent
 from bot.db import escalations, reviews
 from bot.db.reviews import NewReview
 from bot.policy import sampled
@@ -53,4 +55,8 @@ class Reviews(ServiceBase):
             summary=notice or f"{agent} finished {task_id}",
         )
         with self.store.transaction() as session:
-            return reviews.add(session, review, self.clock())
+            review_id = reviews.add(session, review, self.clock())
+        if review_id is None:
+            return False
+        self._emit(ServiceEvent("review_owed", f"agent:{agent}", task_id, None))
+        return True

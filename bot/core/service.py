@@ -11,6 +11,7 @@ from bot.core.paging import Paging
 from bot.core.policy_changes import PolicyChanges
 from bot.core.reads import Reads
 from bot.core.reconcile import Reconcile
+from bot.core.review_verdicts import ReviewVerdicts
 from bot.core.reviews import Reviews
 from bot.core.sweep import Sweep
 from bot.core.triggers import Triggers
@@ -20,6 +21,7 @@ class EscalationService(
     Triggers,
     Escalations,
     Decisions,
+    ReviewVerdicts,  # before Overrides: a flag pauses through it
     Overrides,
     Reads,
     Reconcile,
@@ -29,5 +31,5 @@ class EscalationService(
     Reviews,
 ):
     """Escalations (open, acknowledge, decide), overrides (kill, pause, inbox), reads,
-    reconcile, the sweep's tier work, paging and policy changes, over one store, Redis and
-    the policy in force."""
+    reconcile, the sweep's tier work, paging, policy changes and sampled reviews (and
+    their verdicts), over one store, Redis and the policy in force."""

@@ -120,7 +120,9 @@ class OutboxRow(Base):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     topic: Mapped[str] = mapped_column(String(16))
     key: Mapped[str] = mapped_column(String(128))
-    escalation_id: Mapped[str] = mapped_column(
+    # The escalation it belongs to; unset for what belongs to none (a finished task's
+    # review card).
+    escalation_id: Mapped[str | None] = mapped_column(
         String(128), ForeignKey("escalations.id"), index=True
     )
     wanted: Mapped[str | None] = mapped_column(String(16))
@@ -252,7 +254,9 @@ class RawEscalationRow(Base):
 
 class ReviewRow(Base):
     """Work sampled for a person to look at afterwards: a request the policy decided
-    alone (`decision`) or a finished task (`task`). `verdict` stays unset until reviewed."""
+    alone (`decision`) or a finished task (`task`). `verdict` stays unset until reviewed
+    (looks_right or flagged; `verdict_paused` is what a flag paused). Its card is owed
+    through the outbox; `channel` and `ts` say where it is once posted."""
 
     __tablename__ = "reviews"
     __table_args__ = (UniqueConstraint("subject", "subject_id"),)
@@ -272,6 +276,10 @@ class ReviewRow(Base):
     verdict_by: Mapped[str | None] = mapped_column(String(200))
     verdict_at: Mapped[datetime | None]
     verdict_note: Mapped[str | None] = mapped_column(Text)
+    verdict_paused: Mapped[str | None] = mapped_column(String(200))
+    channel: Mapped[str | None] = mapped_column(String(32))
+    ts: Mapped[str | None] = mapped_column(String(32))
+    posted_at: Mapped[datetime | None]
 
 
 class TriggerFiring(Base):

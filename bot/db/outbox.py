@@ -29,6 +29,7 @@ MAX_BACKOFF = timedelta(seconds=60)
 class Topic(StrEnum):
     CARD = "card"
     PAGE = "page"
+    REVIEW = "review"  # a sampled review's card (key: the review's id)
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class OutboxItem:
     id: int
     topic: str
     key: str
-    escalation_id: str
+    escalation_id: str | None
     wanted: str | None
     sent: str | None
     attempts: int
@@ -47,7 +48,7 @@ class OutboxItem:
 class NewItem:
     topic: Topic
     key: str
-    escalation_id: str
+    escalation_id: str | None
     wanted: str
 
 
@@ -193,6 +194,15 @@ def settle(session: Session, topic: Topic, key: str) -> None:
         .where(_OUTBOX.c.topic == topic.value, _OUTBOX.c.key == key)
         .values(next_attempt_at=None, claimed_until=None, claimed_by=None)
     )
+
+
+def has_due(session: Session, topic: Topic, now: datetime) -> bool:
+    """Whether a row of `topic` is due now and free to claim (a read: no lock taken)."""
+    free = (_OUTBOX.c.claimed_until.is_(None)) | (_OUTBOX.c.claimed_until < now)
+    due = select(_OUTBOX.c.id).where(
+        _OUTBOX.c.topic == topic.value, _OUTBOX.c.next_attempt_at <= now, free
+    )
+    return session.connection().execute(due.limit(1)).first() is not None
 
 
 def owed_count(session: Session, topic: Topic) -> int:

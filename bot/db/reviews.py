@@ -1,4 +1,5 @@
-"""Sampled reviews in the store: work a person looks at after the fact."""
+"""Sampled reviews in the store: work a person looks at after the fact, its card (owed
+through the outbox) and its verdict, given once."""
 
 from __future__ import annotations
 
@@ -6,14 +7,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.orm import Session
 
+from bot.db import outbox
 from bot.db.engine import upsert
 from bot.db.models import ReviewRow
+from bot.db.outbox import NewItem, Topic
 from bot.records import ReviewItem
 
 _REVIEWS = ReviewRow.__table__
+CARD_POST = "post"
 
 
 @dataclass(frozen=True)
@@ -43,11 +47,18 @@ def _item(row: Row[Any]) -> ReviewItem:
         summary=row.summary,
         created_at=row.created_at,
         verdict=row.verdict,
+        verdict_by=row.verdict_by,
+        verdict_at=row.verdict_at,
+        verdict_note=row.verdict_note,
+        paused=row.verdict_paused,
+        channel=row.channel,
+        ts=row.ts,
     )
 
 
-def add(session: Session, review: NewReview, at: datetime) -> bool:
-    """Store it once: the same subject sampled again (a retry) is one review. True when new."""
+def add(session: Session, review: NewReview, at: datetime) -> int | None:
+    """Store it once and owe its card: the same subject sampled again (a retry) is one
+    review. The new review's id, or None when it was there already."""
     connection = session.connection()
     statement = (
         upsert(connection.dialect.name, _REVIEWS)
@@ -66,7 +77,66 @@ def add(session: Session, review: NewReview, at: datetime) -> bool:
         .on_conflict_do_nothing(index_elements=[_REVIEWS.c.subject, _REVIEWS.c.subject_id])
         .returning(_REVIEWS.c.id)
     )
-    return connection.execute(statement).first() is not None
+    review_id: int | None = connection.execute(statement).scalar_one_or_none()
+    if review_id is not None:
+        item = NewItem(Topic.REVIEW, str(review_id), review.escalation_id, CARD_POST)
+        outbox.add(session, [item], at)
+    return review_id
+
+
+_FIND = select(*_REVIEWS.c).where(_REVIEWS.c.id == bindparam("p_id"))
+
+
+def find(session: Session, review_id: int) -> ReviewItem | None:
+    row = session.connection().execute(_FIND, {"p_id": review_id}).first()
+    return _item(row) if row is not None else None
+
+
+_VERDICT = (
+    update(_REVIEWS)
+    .where(_REVIEWS.c.id == bindparam("p_id"), _REVIEWS.c.verdict.is_(None))
+    .values(
+        verdict=bindparam("p_verdict"),
+        verdict_by=bindparam("p_by"),
+        verdict_at=bindparam("p_at"),
+        verdict_note=bindparam("p_note"),
+        verdict_paused=bindparam("p_paused"),
+    )
+    .returning(*_REVIEWS.c)
+)
+
+
+def give_verdict(
+    session: Session,
+    review_id: int,
+    *,
+    verdict: str,
+    by: str,
+    at: datetime,
+    note: str | None,
+    paused: str | None,
+) -> ReviewItem | None:
+    """Compare-and-set: the review with its verdict for exactly one caller; None for
+    every other (a second click, a replica, a retry), or when there is no such review.
+    `paused`: what the verdict pauses (a flag's task or agent), for the card."""
+    params = {
+        "p_id": review_id,
+        "p_verdict": verdict,
+        "p_by": by,
+        "p_at": at,
+        "p_note": note,
+        "p_paused": paused,
+    }
+    row = session.connection().execute(_VERDICT, params).first()
+    return _item(row) if row is not None else None
+
+
+def card_posted(session: Session, review_id: int, channel: str, ts: str, at: datetime) -> None:
+    session.connection().execute(
+        update(_REVIEWS)
+        .where(_REVIEWS.c.id == review_id)
+        .values(channel=channel, ts=ts, posted_at=at)
+    )
 
 
 def waiting(session: Session, limit: int = 20) -> list[ReviewItem]:

@@ -1,5 +1,5 @@
-"""Delivers to Slack what the database says is owed: unposted cards, then card refreshes
-and announcements for the audit rows after the cursor.
+"""Delivers to Slack what the database says is owed: unposted cards, then unposted review
+cards, then card refreshes and announcements for the audit rows after the cursor.
 
 Woken by this process's own actions (after `gather` seconds, so that a burst becomes one
 delivery), and every `poll_interval` seconds for the rest: another replica, the
@@ -19,11 +19,13 @@ from blocks.card import Card
 from blocks.messages import announcement, merge_announcements
 from bot.clock import Clock, utcnow
 from bot.core.delivery import ChatDelivery, PendingCard
+from bot.core.review_delivery import ReviewDelivery
 from bot.policy import Policy, PolicyHolder, holder_of
-from bot.records import CARD_CHANGING_ACTIONS, AuditRecord
+from bot.records import CARD_CHANGING_ACTIONS, AuditAction, AuditRecord
 from bot.slack.client import is_permanent, slack_error
 from bot.slack.outage import reported
 from bot.slack.render import render_card
+from bot.slack.review_cards import ReviewCards
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,8 @@ class SlackWorker:
         self.gather = gather
         self.clock = clock
         self._wake = threading.Event()
+        reviews = ReviewDelivery(delivery.store, delivery.owner, clock=delivery.clock)
+        self.review_cards = ReviewCards(client, reviews, self.policies)
 
     def wake(self, _event: object = None) -> None:
         self._wake.set()
@@ -69,6 +73,7 @@ class SlackWorker:
 
     def tick(self) -> None:
         self.post_cards()
+        self.post_reviews()
         with contextlib.suppress(_Retry):
             self.follow_audit()
 
@@ -85,6 +90,15 @@ class SlackWorker:
                 if pending is not None and self._post_card(pending):
                     posted += 1
         return posted
+
+    def post_reviews(self) -> int:
+        """Post the review cards owed, a few at a time; an escalation card that falls due
+        meanwhile is posted first: a review never holds up a decision."""
+        return self.review_cards.post_owed(before_each=self._cards_first)
+
+    def _cards_first(self) -> None:
+        if self.delivery.cards_due():
+            self.post_cards()
 
     def _post_card(self, pending: PendingCard) -> bool:
         now = self.clock()
@@ -213,6 +227,9 @@ class SlackWorker:
         ]
         for escalation_id in dict.fromkeys(touched):
             self.refresh_cards(escalation_id)
+        reviewed = [(r.detail or {})["review"] for r in records if _is_verdict(r)]
+        for review_id in dict.fromkeys(reviewed):
+            self.review_cards.redraw(review_id)
         found = [message for record in records if (message := announcement(record))]
         for message in merge_announcements(found):
             self.client.chat_postMessage(
@@ -221,3 +238,10 @@ class SlackWorker:
                 text=message.text,
                 unfurl_links=False,
             )
+
+
+def _is_verdict(record: AuditRecord) -> bool:
+    """A review's verdict: its card is drawn again."""
+    return record.action == AuditAction.REVIEW and isinstance(
+        (record.detail or {}).get("review"), int
+    )
