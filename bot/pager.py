@@ -27,7 +27,10 @@ from pagerduty import EventsApiV2Client
 
 from blocks.text import compact_json, fit
 from bot.core import EscalationService, PageJob
+from bot.policy.redaction import rules_source
 from bot.records import EscalationRecord
+from bot.redaction import RedactionRules
+from bot.redaction.outgoing import redact_details
 
 log = logging.getLogger(__name__)
 
@@ -64,19 +67,16 @@ def summary(view: EscalationRecord) -> str:
     return fit(" ".join(text.split()), SUMMARY_LIMIT)
 
 
-def trigger_event(view: EscalationRecord) -> dict[str, Any]:
-    """The arguments of EventsApiV2Client.trigger for an escalation."""
+def trigger_event(view: EscalationRecord, rules: RedactionRules | None = None) -> dict[str, Any]:
+    """The arguments of EventsApiV2Client.trigger for an escalation; its summary and
+    details redacted under `rules` (one scope: the same value, the same placeholder)."""
     links = [
         {"href": card.permalink, "text": f"Escalation card in Slack ({card.tier})"}
         for card in view.cards
         if card.permalink
     ]
-    return {
+    shown = {
         "summary": summary(view),
-        "source": view.agent,
-        "dedup_key": view.id,
-        "severity": SEVERITY.get(view.severity, "warning"),
-        "links": links[-1:] or None,
         "custom_details": {
             "escalation_id": view.id,
             "task_id": view.task_id,
@@ -89,6 +89,16 @@ def trigger_event(view: EscalationRecord) -> dict[str, Any]:
             "action": view.action,
             "context": view.context,
         },
+    }
+    if rules is not None:
+        shown = redact_details(shown, rules)
+    return {
+        "summary": shown["summary"],
+        "source": view.agent,
+        "dedup_key": view.id,
+        "severity": SEVERITY.get(view.severity, "warning"),
+        "links": links[-1:] or None,
+        "custom_details": shown["custom_details"],
     }
 
 
@@ -111,6 +121,7 @@ class Pager:
             ca_file=ca_file or ca_file_from(os.environ),
         )
         self.service = service
+        self.rules = rules_source(service.policies)
         self.poll_interval = poll_interval
         self._wake = threading.Event()
 
@@ -155,7 +166,7 @@ class Pager:
     def send(self, job: PageJob) -> None:
         view = job.escalation
         if job.action == "trigger":
-            self.client.trigger(**trigger_event(view))
+            self.client.trigger(**trigger_event(view, self.rules()))
         elif job.action == "acknowledge":
             self.client.acknowledge(view.id)
         else:

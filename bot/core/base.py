@@ -253,7 +253,12 @@ class ServiceBase:
 
     def _pending(self, effects: Sequence[Effect]) -> str:
         """What Redis is still owed, e.g. `kill:t1 will be set`."""
-        words = {"set": "will be set", "delete": "will be removed", "append": "will get the entry"}
+        words = {
+            "set": "will be set",
+            "delete": "will be removed",
+            "append": "will get the entry",
+            "expire": "will be given its expiry",
+        }
         owed = [f"{self.control.key_of(e)} {words[e.op]}" for e in effects]
         return ", ".join(owed) or "nothing"
 

@@ -131,6 +131,8 @@ def ips(text: str) -> Iterator[Finding]:
                 address = ipaddress.ip_address(match.group())
             except ValueError:
                 continue
+            if address.is_loopback or address.is_unspecified:
+                continue  # 127.0.0.1, ::1, 0.0.0.0 identify nobody
             yield Finding(match.start(), match.end(), "ip", address.compressed)
 
 

@@ -11,9 +11,11 @@ from slack_sdk import WebClient
 
 from blocks.text import escape, fit
 from bot.contracts import AgentEvent
+from bot.control import ControlPlaneError
 from bot.core.reads import Reads
 from bot.keys import KeyNames
 from bot.policy import Policy, PolicyHolder, holder_of
+from bot.redaction import Redactor
 from bot.slack.client import is_permanent, slack_error
 from bot.slack.outage import reported
 from bot.streams import StreamConsumer
@@ -39,6 +41,18 @@ class AgentEventsRelay(StreamConsumer):
         self.reads = reads
         self.policies = holder_of(policy)
 
+    def _redacted(self, escalation_id: str, text: str) -> str:
+        """The agent's words with its escalation's placeholders: a value the card shows as
+        `[email-1]` is `[email-1]` in the thread too; a new one is numbered on and kept."""
+        rules = self.policies.current.redaction.rules
+        if not rules.active:
+            return text
+        control = self.reads.control
+        redactor = Redactor(rules, control.placeholders(escalation_id))
+        said = redactor.text(text)
+        control.save_placeholders(escalation_id, redactor.added)
+        return said
+
     def handle(self, entry_id: str, fields: dict[str, str], deliveries: int) -> bool:
         try:
             event = AgentEvent.model_validate(fields)
@@ -56,10 +70,16 @@ class AgentEventsRelay(StreamConsumer):
                 # Its card is not posted yet (Slack down?): keep the entry until it is.
                 return False
             channel, thread_ts = card.channel, card.ts
-            if view.agent:
-                text = f"🤖 *{escape(view.agent)}* ({escape(event.task_id)}): " + escape(
-                    fit(event.text, 3500)
-                )
+            try:
+                said = escape(self._redacted(view.id, fit(event.text, 3500)))
+            except ControlPlaneError as exc:
+                log.warning("agent-events: %s waits for Redis (%s)", entry_id, exc)
+                return False
+            text = (
+                f"🤖 *{escape(view.agent)}* ({escape(event.task_id)}): {said}"
+                if view.agent
+                else f"🤖 *{escape(event.task_id)}*: {said}"
+            )
         try:
             self.slack.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text)
         except Exception as exc:
