@@ -23,9 +23,15 @@ from bot.core.reconcile import ReconcileReport
 from bot.errors import ConfigError, ControlPlaneUnavailable, EscbotError
 from bot.keys import ALL
 from bot.policy import UNAVAILABLE_VERSION, Policy, UnavailablePolicy, load_policy
-from bot.records import Overview, TaskStatus
+from bot.records import EscalationShown, Overview, TaskStatus
 from bot.settings import Settings, load_settings
-from bot.summaries import PlainStyle, overview_sections, plain, status_sections
+from bot.summaries import (
+    PlainStyle,
+    overview_sections,
+    plain,
+    shown_sections,
+    status_sections,
+)
 from bot.verbs import VERBS, Reply, Request, Verb, perform
 
 EXIT_USAGE = 2
@@ -200,6 +206,8 @@ def _render(result: Reply) -> str:
         return plain(status_sections(result, PlainStyle()))
     if isinstance(result, Overview):
         return plain(overview_sections(result, PlainStyle()))
+    if isinstance(result, EscalationShown):
+        return plain(shown_sections(result, PlainStyle()))
     if isinstance(result, ReconcileReport):
         return (
             f"reconciled: {len(result.restored)} key(s) restored, "

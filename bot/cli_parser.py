@@ -115,6 +115,8 @@ def _add_verb(sub: Any, verb: Verb) -> None:
     for option in verb.options:
         if option.positional:
             command.add_argument(option.name, choices=option.choices or None, help=option.help)
+        elif option.flag:
+            command.add_argument(f"--{option.name}", action="store_true", help=option.help)
         else:
             command.add_argument(
                 f"--{option.name}", default=None, choices=option.choices or None, help=option.help
@@ -131,5 +133,5 @@ def _add_verb(sub: Any, verb: Verb) -> None:
         )
     if verb.changes:
         command.add_argument("--by", required=True, type=_by, help="your name, for the audit")
-    elif verb.name in {"status", "list"}:
+    if verb.name in {"status", "list", "show"}:
         command.add_argument("--json", action="store_true", help="machine-readable output")

@@ -42,6 +42,7 @@ class AuditAction(StrEnum):
     POLICY_CHANGED = "policy_changed"
     POLICY_REFUSED = "policy_refused"
     REVIEW = "review"
+    SHOW_RAW = "show_raw"
 
 
 # After these, an escalation's cards are drawn again.
@@ -241,6 +242,16 @@ class LiveTask:
     started_at: str
     last_seen: datetime
     lost: bool = False
+
+
+@dataclass(frozen=True)
+class EscalationShown:
+    """An escalation as `escbot show` prints it: as stored (redacted), and with `--raw` as
+    the agent sent it, under the audit row that recorded who looked."""
+
+    escalation: EscalationRecord
+    raw: dict[str, Any] | None = None
+    audit_seq: int | None = None
 
 
 @dataclass(frozen=True)

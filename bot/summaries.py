@@ -4,12 +4,20 @@ mrkdwn in blocks/messages.py, plain text for the CLI here)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.keys import ALL
-from bot.records import ControlRecord, EscalationRecord, LiveTask, Overview, TaskStatus
+from bot.records import (
+    ControlRecord,
+    EscalationRecord,
+    EscalationShown,
+    LiveTask,
+    Overview,
+    TaskStatus,
+)
 
 OPEN_SHOWN = 20
 CONTROLS_SHOWN = 30
@@ -184,6 +192,34 @@ def overview_sections(overview: Overview, style: Style) -> list[Section]:
             )
         )
     return sections
+
+
+def shown_sections(shown: EscalationShown, style: Style) -> list[Section]:
+    """`escbot show`: the escalation as stored, then (with --raw) as its agent sent it."""
+    esc = shown.escalation
+    facts = (
+        f"task {style.code(esc.task_id)} · agent {esc.agent} · {esc.kind} · {esc.severity}",
+        f"state {esc.state} · tier {esc.tier} · opened {style.when(esc.created_at)}",
+        f"decided by {style.who(esc.decided_by)} at {style.when(esc.decided_at)}"
+        if esc.decided_by
+        else "not decided",
+        f"reason: {esc.reason}",
+    )
+    sections = [
+        Section(f"escalation {esc.id} (as stored: redacted)", facts),
+        Section("action", _json_lines(esc.action)),
+        Section("context", _json_lines(esc.context)),
+    ]
+    if shown.raw is not None:
+        title = f"as the agent sent it (audit row #{shown.audit_seq} records this look)"
+        sections.append(Section(title, _json_lines(shown.raw)))
+    return sections
+
+
+def _json_lines(value: Any) -> tuple[str, ...]:
+    if not value:
+        return ("none",)
+    return tuple(json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True).splitlines())
 
 
 def plain(sections: list[Section]) -> str:

@@ -18,12 +18,12 @@ from bot.keys import ALL
 
 if TYPE_CHECKING:  # the table is read by pure code (help texts, parsers) too
     from bot.core import EscalationService, ReconcileReport
-    from bot.records import ActionResult, Overview, TaskStatus
+    from bot.records import ActionResult, EscalationShown, Overview, TaskStatus
 
 Target = Literal["none", "task", "task_or_all", "escalation", "review"]
 TextUse = Literal["none", "optional", "required"]
 Surface = Literal["slash", "cli"]
-Reply: TypeAlias = "ActionResult | TaskStatus | Overview | ReconcileReport"
+Reply: TypeAlias = "ActionResult | TaskStatus | Overview | ReconcileReport | EscalationShown"
 BOTH: frozenset[Surface] = frozenset({"slash", "cli"})
 
 
@@ -54,6 +54,7 @@ class Option:
     help: str
     choices: tuple[str, ...] = ()
     positional: bool = False
+    flag: bool = False  # on or off (`--raw`), no value
 
 
 @dataclass(frozen=True)
@@ -215,6 +216,21 @@ _TABLE = (
                 "pause",
                 "with flag: also pause the task, or every task of its agent",
                 choices=("task", "agent"),
+            ),
+        ),
+    ),
+    Verb(
+        "show",
+        "an escalation as stored (redacted); --raw: as its agent sent it, audited",
+        lambda s, r: s.show_escalation(r.subject, r.actor, raw=bool(r.options.get("raw"))),
+        target="escalation",
+        who="operator (--raw: admin)",
+        surfaces=frozenset({"cli"}),
+        options=(
+            Option(
+                "raw",
+                "the escalation as the agent sent it (kept only under redaction.store_raw)",
+                flag=True,
             ),
         ),
     ),

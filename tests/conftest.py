@@ -154,3 +154,11 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def private_control(private_redis: PrivateRedis) -> Iterator[ControlPlane]:
+    """The control plane on a private Redis that a test can stop and start."""
+    client = connect(private_redis.url, timeout=0.5)
+    yield ControlPlane(client, KeyNames("p:"))
+    client.close()

@@ -4,28 +4,20 @@ intent, and reconcile writes it once Redis is back."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 import redis
 
-from bot.control import ControlPlane, ControlPlaneError, connect
+from bot.control import ControlPlane, ControlPlaneError
 from bot.core import EscalationService
 from bot.db import audit
 from bot.db.models import ControlRow
 from bot.db.store import Store
 from bot.errors import ControlPlaneUnavailable
-from bot.keys import KeyNames
 from tests.conftest import ADMIN, OPERATOR
 from tests.support.factories import escalation
 from tests.support.redis_server import PrivateRedis
-
-
-@pytest.fixture
-def private_control(private_redis: PrivateRedis) -> Iterator[ControlPlane]:
-    client = connect(private_redis.url, timeout=0.5)
-    yield ControlPlane(client, KeyNames("p:"))
-    client.close()
 
 
 def _rows(store: Store) -> list[dict]:

@@ -7,14 +7,13 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import redis
 import sqlalchemy as sa
 
-from bot.control import ControlPlane, connect
+from bot.control import ControlPlane
 from bot.core import EscalationService
 from bot.core.review_delivery import ReviewDelivery, review_channel
 from bot.db import audit
@@ -27,7 +26,6 @@ from bot.errors import (
     NotAllowed,
     UnknownReview,
 )
-from bot.keys import KeyNames
 from bot.policy import parse_policy
 from bot.records import ReviewItem
 from tests.conftest import ADMIN, OPERATOR, STRANGER, StaticDirectory
@@ -254,13 +252,6 @@ def test_two_verdicts_at_once_one_wins(ruled: EscalationService, store: Store) -
     [row] = audit_rows(store, action="review")
     winner = next(actor for actor, outcome in outcomes.items() if outcome == "won")
     assert row["actor"] == winner == ruled.get_review(review.id).verdict_by
-
-
-@pytest.fixture
-def private_control(private_redis: PrivateRedis) -> Iterator[ControlPlane]:
-    client = connect(private_redis.url, timeout=0.5)
-    yield ControlPlane(client, KeyNames("p:"))
-    client.close()
 
 
 def test_a_flag_and_pause_with_redis_down_is_recorded_and_written_later(

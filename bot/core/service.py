@@ -9,6 +9,7 @@ from bot.core.escalations import Escalations
 from bot.core.overrides import Overrides
 from bot.core.paging import Paging
 from bot.core.policy_changes import PolicyChanges
+from bot.core.raw_views import RawViews
 from bot.core.reads import Reads
 from bot.core.reconcile import Reconcile
 from bot.core.review_verdicts import ReviewVerdicts
@@ -23,6 +24,7 @@ class EscalationService(
     Decisions,
     ReviewVerdicts,  # before Overrides: a flag pauses through it
     Overrides,
+    RawViews,
     Reads,
     Reconcile,
     Sweep,
