@@ -90,6 +90,14 @@ def test_a_map_goes_on_numbering_after_what_it_holds() -> None:
     assert fresh.text("+1 415 555 0100") == "[phone-3]"
 
 
+def test_a_known_value_keeps_its_placeholder_in_any_form() -> None:
+    known = {"[phone-1]": "+44 121 234 5881", "[card-1]": "4111 1111 1111 1111"}
+    redactor = Redactor(RULES, known)
+    assert redactor.text("+44 121 234 5881 / +441212345881") == "[phone-1] / [phone-1]"
+    assert redactor.text("card 4111-1111-1111-1111") == "card [card-1]"
+    assert redactor.added == {}
+
+
 def test_json_values_keep_paths_and_secret_named_keys() -> None:
     redactor = Redactor(RULES)
     redacted = redactor.value(

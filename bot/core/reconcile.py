@@ -12,6 +12,7 @@ from bot.core.agent_values import AgentValues
 from bot.core.base import control_value, decision_rewrite
 from bot.db import audit, controls, escalations, upkeep
 from bot.records import AuditAction, PendingEffect
+from bot.redaction.redactor import Redactor
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,12 @@ class Reconcile(AgentValues):
     def record_rejected_entry(
         self, stream_id: str, raw: str, reason: str, *, stream: str = "escalations"
     ) -> None:
+        """Kept for `list` and `status`, redacted as everything people read is (unless the
+        policy keeps raw copies): a refused entry is still full of the agent's data."""
+        redaction = self.policy.redaction
+        if not redaction.store_raw:
+            redactor = Redactor(redaction.rules)
+            raw, reason = redactor.text(raw), redactor.text(reason)
         with self.store.transaction() as session:
             upkeep.record_rejected(session, stream_id, raw, reason, self.clock(), stream=stream)
 

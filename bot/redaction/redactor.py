@@ -110,8 +110,16 @@ class Redactor:
         for placeholder, original in self.originals.items():
             match = PLACEHOLDER.fullmatch(placeholder)
             if match:
-                self._placeholder_of.setdefault((match.group(1), original), placeholder)
+                kind = match.group(1)
+                for value in (original, *self._values_of(kind, original)):
+                    self._placeholder_of.setdefault((kind, value), placeholder)
                 self._note(match)
+
+    def _values_of(self, kind: str, original: str) -> list[str]:
+        """What the detectors make of a known original (a phone number's canonical form,
+        a card number without its spaces): the same value written again, in any form,
+        gets the same placeholder."""
+        return [f.value for f in self.rules.findings(original) if f.kind == kind]
 
     def reserve(self, text: str) -> None:
         """Placeholders already in `text` (redacted earlier) keep their numbers: new values
