@@ -42,6 +42,8 @@ class AuditAction(StrEnum):
     POLICY_CHANGED = "policy_changed"
     POLICY_REFUSED = "policy_refused"
     REVIEW = "review"
+    RESTART = "restart"
+    ABANDON = "abandon"
 
 
 # After these, an escalation's cards are drawn again.

@@ -11,6 +11,7 @@ from bot.core.paging import Paging
 from bot.core.policy_changes import PolicyChanges
 from bot.core.reads import Reads
 from bot.core.reconcile import Reconcile
+from bot.core.recovery import Recovery
 from bot.core.review_verdicts import ReviewVerdicts
 from bot.core.reviews import Reviews
 from bot.core.sweep import Sweep
@@ -23,6 +24,7 @@ class EscalationService(
     Decisions,
     ReviewVerdicts,  # before Overrides: a flag pauses through it
     Overrides,
+    Recovery,
     Reads,
     Reconcile,
     Sweep,
@@ -30,6 +32,7 @@ class EscalationService(
     PolicyChanges,
     Reviews,
 ):
-    """Escalations (open, acknowledge, decide), overrides (kill, pause, inbox), reads,
+    """Escalations (open, acknowledge, decide), overrides (kill, pause, inbox), recovery
+    (restart, abandon), reads,
     reconcile, the sweep's tier work, paging, policy changes and sampled reviews (and
     their verdicts), over one store, Redis and the policy in force."""
