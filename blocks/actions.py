@@ -106,7 +106,7 @@ class TaskButtonValue(BaseModel):
     model_config = ConfigDict(frozen=True, populate_by_name=True)
 
     version: int = Field(default=1, alias="v")
-    task_id: str = Field(alias="t", min_length=1, max_length=200)
+    task_id: str = Field(alias="t", min_length=1, max_length=300)
 
     def dump(self) -> str:
         return self.model_dump_json(by_alias=True)
@@ -118,7 +118,7 @@ class TaskModalMetadata(BaseModel):
     model_config = ConfigDict(frozen=True, populate_by_name=True)
 
     version: int = Field(default=1, alias="v")
-    task_id: str = Field(alias="t", min_length=1, max_length=200)
+    task_id: str = Field(alias="t", min_length=1, max_length=300)
     channel: str | None = Field(default=None, alias="c")
 
     def dump(self) -> str:

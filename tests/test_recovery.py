@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +29,7 @@ from bot.errors import (
 from bot.keys import KeyNames
 from bot.policy import parse_policy
 from tests.conftest import OPERATOR, POLICY_YAML, STRANGER, StaticDirectory
+from tests.support.cli import Cli
 from tests.support.factories import escalation
 from tests.support.redis_server import PrivateRedis
 from tests.test_sweep import Clock
@@ -263,26 +265,43 @@ def private_control(private_redis: PrivateRedis) -> Iterator[ControlPlane]:
     client.close()
 
 
-def test_an_outcome_kept_while_redis_was_down_is_written_once_by_reconcile(
-    make_service: Callable[..., EscalationService],
+def test_outcomes_kept_while_redis_was_down_are_written_once_by_reconcile(
     private_redis: PrivateRedis,
     private_control: ControlPlane,
     store: Store,
+    directory: StaticDirectory,
+    clock: Clock,
 ) -> None:
-    service = make_service(private_control)
+    """Every kind of end while Redis is down: each kept, each written once by reconcile,
+    none again when the same writes are replayed a second time."""
+    text = yaml.safe_dump(
+        yaml.safe_load(POLICY_YAML) | {"actions": {"close_account": {"decide": "deny"}}}
+    )
+    policy = parse_policy(text.encode())
+    service = EscalationService(store, private_control, policy, directory=directory, clock=clock)
     service.pause("refund-c1", OPERATOR)
-    record, _ = service.open_escalation(escalation(task_id="refund-c2"))
+    terminated, _ = service.open_escalation(escalation(task_id="refund-c2"))
+    expiring, _ = service.open_escalation(escalation(task_id="refund-c3"))
+    for _ in range(2):  # up to the last tier
+        clock.advance(minutes=31)
+        service.escalate_due()
     private_redis.stop()
     with pytest.raises(ControlPlaneUnavailable, match="outcomes will get the entry"):
         service.abandon("refund-c1", OPERATOR, "Sorry, we stopped.")
     with pytest.raises(ControlPlaneUnavailable):
-        service.decide(record.id, OPERATOR, "terminate")
+        service.decide(terminated.id, OPERATOR, "terminate")
+    clock.advance(minutes=31)
+    assert service.escalate_due().expired == (expiring.id,)  # kept: Redis is down
+    denied, _ = service.open_escalation(
+        escalation(task_id="refund-c4", action={"name": "close_account", "args": {}})
+    )
+    assert denied.state == "rejected"
     with store.reading() as session:
-        kept = session.scalars(
+        rows = session.scalars(
             sa.select(PendingEffectRow).where(PendingEffectRow.kind == "outcome")
         ).all()
-        kept = [(row.target, row.value) for row in kept]
-    assert len(kept) == 2
+        kept = [(row.target, row.value) for row in rows]
+    assert len(kept) == 4
 
     private_redis.start()
     service.reconcile()
@@ -290,11 +309,44 @@ def test_an_outcome_kept_while_redis_was_down_is_written_once_by_reconcile(
     client = redis.Redis.from_url(private_redis.url, decode_responses=True)
     try:
         written = outcomes(client, "p:")
-        assert sorted(e["status"] for e in written) == ["abandoned", "terminated"]
+        assert sorted(e["status"] for e in written) == [
+            "abandoned",
+            "expired",
+            "rejected",
+            "terminated",
+        ]
         # The same entries replayed again (reconcile crashed before its commit, or Redis
         # took the write but its answer was lost): nothing is added.
         replay = [Effect("outcome", target, "append", value) for target, value in kept]
         private_control.apply(replay)
-        assert len(outcomes(client, "p:")) == 2
+        assert len(outcomes(client, "p:")) == 4
     finally:
         client.close()
+
+
+# The CLI twins
+
+
+def test_escbot_restart_and_abandon(
+    tmp_path: Path, redis_url: str, prefix: str, database_url: str, rdb: redis.Redis
+) -> None:
+    (tmp_path / "policy.yaml").write_text(POLICY_YAML)
+    cli = Cli(
+        tmp_path,
+        {"REDIS_URL": redis_url, "REDIS_KEY_PREFIX": prefix, "DATABASE_URL": database_url},
+    )
+    ghost = cli("restart", "ghost-3", "go on", "--by", "alice")
+    assert ghost.code == 1 and "never seen" in ghost.err
+    assert cli("pause", "refund-x1", "--by", "alice").code == 0
+    restarted = cli("restart", "refund-x1", "refund 500, not 740", "--by", "alice")
+    assert restarted.code == 0, restarted.err
+    assert "Restarted refund-x1" in restarted.out
+    [entry] = inbox(rdb, prefix, "refund-x1")
+    assert entry["kind"] == "restart" and entry["author"] == "cli:alice"
+    abandoned = cli("abandon", "refund-x1", "--explanation", "Sorry.", "--by", "alice")
+    assert abandoned.code == 0, abandoned.err
+    again = cli("abandon", "refund-x1", "--by", "bob")
+    assert again.code == 1 and "already abandoned by cli:alice" in again.err
+    [outcome] = outcomes(rdb, prefix)
+    assert outcome["status"] == "abandoned" and outcome["by"] == "cli:alice"
+    assert outcome["notice"] == "Sorry."
