@@ -21,6 +21,9 @@ class Action(StrEnum):
     CONFIRM_REVIVE_ALL = "control.revive_all.confirm"
     REVIEW_LOOKS_RIGHT = "review.looks_right"
     REVIEW_FLAG = "review.flag"
+    TASK_RESUME = "task.resume"  # under a pause's announcement
+    TASK_RESTART = "task.restart"
+    TASK_ABANDON = "task.abandon"
 
 
 class Callback(StrEnum):
@@ -28,6 +31,8 @@ class Callback(StrEnum):
     REDIRECT = "escalation.redirect.submit"
     EDIT = "escalation.edit.submit"
     REVIEW_FLAG = "review.flag.submit"
+    TASK_RESTART = "task.restart.submit"
+    TASK_ABANDON = "task.abandon.submit"
 
 
 class Field_(StrEnum):
@@ -39,6 +44,7 @@ class Field_(StrEnum):
     ARGS = "args"
     WRONG = "wrong"  # the flag modal: what is wrong
     PAUSE = "pause"  # the flag modal: pause nothing, the task, or its agent
+    EXPLANATION = "explanation"  # the abandon modal: what the end user is told
 
 
 class ButtonValue(BaseModel):
@@ -92,3 +98,28 @@ class ReviewModalMetadata(BaseModel):
 
     def dump(self) -> str:
         return self.model_dump_json(by_alias=True)
+
+
+class TaskButtonValue(BaseModel):
+    """In the buttons under a pause's announcement."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    version: int = Field(default=1, alias="v")
+    task_id: str = Field(alias="t", min_length=1, max_length=300)
+
+    def dump(self) -> str:
+        return self.model_dump_json(by_alias=True)
+
+
+class TaskModalMetadata(BaseModel):
+    """In the restart and abandon modals' `private_metadata`."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    version: int = Field(default=1, alias="v")
+    task_id: str = Field(alias="t", min_length=1, max_length=300)
+    channel: str | None = Field(default=None, alias="c")
+
+    def dump(self) -> str:
+        return self.model_dump_json(by_alias=True, exclude_none=True)

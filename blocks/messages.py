@@ -17,6 +17,7 @@ from slack_sdk.models.blocks import (
 )
 
 from blocks.actions import Action
+from blocks.recovery import pause_announcement
 from blocks.text import MAX_MESSAGE_BLOCKS, SECTION_LIMIT, escape, fit, when, who
 from bot.records import AuditAction, AuditRecord, Overview, TaskStatus
 from bot.summaries import Section, overview_sections, status_sections, task_state
@@ -103,6 +104,19 @@ def announcement(record: AuditRecord) -> Message | None:
     detail = record.detail or {}
     if record.action == AuditAction.KILL:
         return _plain(f"🛑 {task} killed by {actor}{reason}", f"{record.task_id} killed")
+    if record.action == AuditAction.PAUSE and record.task_id:
+        return Message(*pause_announcement(record))
+    if record.action == AuditAction.RESTART:
+        return _plain(
+            f"🔁 {task} restarted by {actor} with new instructions{reason}",
+            f"{record.task_id} restarted",
+        )
+    if record.action == AuditAction.ABANDON:
+        return _plain(
+            f"🗑️ {task} abandoned by {actor}: killed, and its end user is told"
+            f"{': ' + escape(fit(str(detail['notice']), 500)) if detail.get('notice') else ''}",
+            f"{record.task_id} abandoned",
+        )
     if record.action == AuditAction.KILL_ALL:
         return _plain(
             f"🛑🛑 *Every task is killed* (`kill:all`) by {actor}{reason}", "all tasks killed"

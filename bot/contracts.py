@@ -186,7 +186,9 @@ class InboxEntry(BaseModel):
 
     model_config = ConfigDict(title="InboxEntry")
 
-    kind: Literal["redirect", "message"]
+    kind: Literal["redirect", "message", "restart"] = Field(
+        description="restart: the operator lifted the task's pause with this instruction"
+    )
     text: str
     author: str
     source: Literal["operator", "agent"]

@@ -18,10 +18,22 @@ from redis.typing import EncodableT, FieldT
 
 from bot.keys import KeyNames
 
-EffectKind = Literal["kill", "pause", "decision", "inbox", "trigger", "redaction"]
+EffectKind = Literal["kill", "pause", "decision", "inbox", "trigger", "redaction", "outcome"]
 DECISION_TTL_SECONDS = 7 * 24 * 3600
+OUTCOME_MARKER_TTL_SECONDS = 30 * 24 * 3600  # how long a replay is recognised as one
 REDACTION_TTL_SECONDS = 24 * 3600  # an escalation's placeholders, after its decision
 INBOX_MAXLEN = 10_000
+OUTCOMES_MAXLEN = 100_000
+
+# An `outcomes` entry exactly once: the marker (the effect's own id) is claimed with
+# SET NX, and only the claim's winner appends, in one script; so a replay of the same
+# effect (Redis answered too late, reconcile ran twice) adds nothing.
+_APPEND_OUTCOME = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+  return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
+end
+return false
+"""
 
 
 class ControlPlaneError(Exception):
@@ -78,6 +90,7 @@ class ControlPlane:
     def __init__(self, client: redis.Redis, keys: KeyNames) -> None:
         self.client = client
         self.keys = keys
+        self._append_outcome = client.register_script(_APPEND_OUTCOME)
 
     def key_of(self, effect: Effect) -> str:
         if effect.kind == "kill":
@@ -88,6 +101,8 @@ class ControlPlane:
             return self.keys.decision(effect.target)
         if effect.kind == "redaction":
             return self.keys.redaction(effect.target)
+        if effect.kind == "outcome":
+            return self.keys.outcomes
         if effect.kind == "trigger":
             trigger, _, subject = effect.target.partition("|")
             return self.keys.trigger_fired(trigger, subject)
@@ -104,6 +119,17 @@ class ControlPlane:
             pipe.delete(fired, self.keys.trigger_window(trigger, subject))
         pipe.srem(self.keys.triggers_pending, effect.target)
 
+    def _outcome(self, pipe: Any, effect: Effect) -> None:
+        """An `outcomes` entry (target: the entry's own id, its marker), at most once."""
+        flat: list[EncodableT] = []
+        for name, value in (effect.value or {}).items():
+            flat += [name, "" if value is None else value]
+        self._append_outcome(
+            keys=[self.keys.outcome_marker(effect.target), self.keys.outcomes],
+            args=[OUTCOME_MARKER_TTL_SECONDS, OUTCOMES_MAXLEN, *flat],
+            client=pipe,
+        )
+
     def apply(self, effects: Sequence[Effect]) -> list[str]:
         """Write the effects and announce each changed key, in one round trip."""
         if not effects:
@@ -118,7 +144,9 @@ class ControlPlane:
             if effect.op == "expire":  # a redaction map's last day: agents are not told
                 pipe.expire(key, effect.expiry or REDACTION_TTL_SECONDS)
                 continue
-            if effect.op == "set":
+            if effect.kind == "outcome":
+                self._outcome(pipe, effect)
+            elif effect.op == "set":
                 pipe.set(key, _json(effect.value), ex=effect.expiry)
             elif effect.op == "delete":
                 pipe.delete(key)

@@ -81,6 +81,11 @@ class KeyNames:
     def outcomes(self) -> str:
         return f"{self.prefix}outcomes"
 
+    def outcome_marker(self, outcome_id: str) -> str:
+        """The bot's own: set once the `outcomes` entry `outcome_id` is written, so a
+        replay of it adds nothing."""
+        return f"{self.prefix}outcomes:written:{outcome_id}"
+
     @property
     def control(self) -> str:
         return f"{self.prefix}control"

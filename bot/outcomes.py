@@ -1,6 +1,7 @@
 """The `outcomes` stream, read for what agents report themselves: a task that completed
-may be sampled for review. (The bot's own entries, for tasks it ended, are for the system
-that owns the user.) A malformed entry is logged and skipped: it never stops the reader."""
+may be sampled for review. The bot's own entries (`source` `bot`: tasks it terminated,
+abandoned, expired or rejected) are for the system that owns the user: acknowledged and
+left alone. A malformed entry is logged and skipped: it never stops the reader."""
 
 from __future__ import annotations
 

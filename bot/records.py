@@ -43,6 +43,8 @@ class AuditAction(StrEnum):
     POLICY_REFUSED = "policy_refused"
     REVIEW = "review"
     SHOW_RAW = "show_raw"
+    RESTART = "restart"
+    ABANDON = "abandon"
 
 
 # After these, an escalation's cards are drawn again.

@@ -179,6 +179,20 @@ _TABLE = (
         text_name="instruction",
     ),
     Verb(
+        "restart",
+        "lift a task's pause with new instructions (an inbox entry of kind restart)",
+        lambda s, r: s.restart(r.subject, r.actor, r.text or ""),
+        text="required",
+        text_name="instruction",
+    ),
+    Verb(
+        "abandon",
+        "give a task up: kill it and tell its end user (outcomes)",
+        lambda s, r: s.abandon(r.subject, r.actor, r.text),
+        text="optional",
+        text_name="explanation",
+    ),
+    Verb(
         "decide",
         "decide an escalation, as its card's buttons do",
         _decide,

@@ -1,7 +1,8 @@
 """A demo agent that obeys the escalation bot: a loop of steps, one approval, and every
-override (kill, pause, redirect, messages) honoured at the top of each step. It shows in
-the fleet (`escbot list`) with its step, reports what each step cost (a `cost` signal,
-for the bot's triggers) and tells the bot when the task is done.
+override (kill, pause, redirect, restart, messages) honoured at the top of each step. It
+shows in the fleet (`escbot list`) with its step, reports what each step cost (a `cost`
+signal, for the bot's triggers) and tells the bot how the task ended (`guard.finish`:
+completed, or failed).
 
     python examples/demo_agent.py --task-id demo-1
 
@@ -10,13 +11,18 @@ bot's settings in the environment, or `.env`):
 
     escbot pause demo-1 --reason "checking the ledger" --by alice   # it waits
     escbot resume demo-1 --by alice                                 # it goes on
+    escbot pause demo-1 --by alice                                  # or, after a pause:
+    escbot restart demo-1 "refund 500 EUR, not 740" --by alice      # it starts the step over
+    escbot abandon demo-1 --explanation "We could not verify your order." --by alice
+                                                       # it stops; the bot told the customer
     escbot kill demo-1 --reason "demo over" --by alice              # it stops (exit 3)
     escbot kill agent:demo-agent --reason "bad deploy" --by alice   # so does every demo
 
 and decide its approval in Slack (Approve, Edit & approve, Reject, Redirect, Terminate,
-Escalate), or from a shell with the escalation id it prints: `escbot decide <id> approve
---by alice`, `escbot decide <id> approve --args '{"amount": 500, "currency": "EUR"}' --by
-alice` (it refunds what was approved; the refund's schema refuses more than 740), or
+Escalate; a pause's announcement offers Resume, Restart with changes and Abandon), or
+from a shell with the escalation id it prints: `escbot decide <id> approve --by alice`,
+`escbot decide <id> approve --args '{"amount": 500, "currency": "EUR"}' --by alice` (it
+refunds what was approved; the refund's schema refuses more than 740), or
 `escbot escalate <id> --by alice`. With `--approvals 2` two different people must approve.
 Exit codes: 0 finished, 3 killed, 130 interrupted.
 """
@@ -83,7 +89,11 @@ def main(argv: list[str] | None = None) -> int:
             on_unreachable=args.on_unreachable,
         ) as guard:
             say(f"{args.agent} working on {args.task_id} (state: {guard.state})")
-            refunded = run(guard, args)
+            try:
+                refunded = run(guard, args)
+            except Exception:
+                guard.finish("failed", notice="We could not finish your refund; we will write.")
+                raise
             notice = (
                 f"Your refund of {refunded} EUR is on its way."
                 if refunded
@@ -93,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     except TaskKilled as killed:
         scope = f" (every task of {killed.agent})" if killed.agent_wide else ""
         say(f"killed by {killed.by}{scope}: {killed.reason}; stopping now")
+        if killed.reason.startswith("abandoned:"):
+            say("abandoned: the bot has told the customer (outcomes)")
         return EXIT_KILLED
     except KeyboardInterrupt:
         return 130
@@ -108,7 +120,10 @@ def run(guard: TaskGuard, args: argparse.Namespace) -> int:
     for step in range(1, args.steps + 1):
         action = PLAN[(step - 1) % len(PLAN)]
         for message in guard.checkpoint(step=action):  # raises TaskKilled; waits while paused
-            if message.is_redirect:
+            if message.is_restart:  # released from a pause, with new instructions
+                note = message.text
+                say(f"restarted by {message.author}: {message.text}; this step starts over")
+            elif message.is_redirect:
                 note = message.text
                 say(f"redirected by {message.author}: {message.text}")
             else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from handlers import actions, commands, errors, events, reviews, submissions
+from handlers import actions, commands, errors, events, recovery, reviews, submissions
 from handlers.deps import Deps, Registry
 
 
@@ -15,5 +15,6 @@ def register(app: App, deps: Deps) -> Registry:
     actions.register(app, deps, registry)
     submissions.register(app, deps, registry)
     reviews.register(app, deps, registry)
+    recovery.register(app, deps, registry)
     events.register(app, deps, registry)
     return registry

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -94,9 +95,10 @@ def test_every_action_id_the_blocks_emit_has_a_listener(registry: Registry) -> N
         "1" * 64,
     )
     message = announcement(record)
-    assert message is not None
+    paused = announcement(replace(record, action="pause", task_id="refund-4711", detail=None))
+    assert message is not None and paused is not None
     review = review_card(*REVIEW_STATES["decision_waiting"])
-    for block in [*as_json(message.blocks), *as_json(review.blocks)]:
+    for block in [*as_json(message.blocks), *as_json(paused.blocks), *as_json(review.blocks)]:
         emitted |= {e["action_id"] for e in block.get("elements", []) if "action_id" in e}
     assert emitted == registry.actions
     assert BASE.id

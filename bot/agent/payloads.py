@@ -87,10 +87,12 @@ def client_name(task_id: str, consumer: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class InboxMessage:
-    """One entry of `inbox:{task_id}`: a redirect or a message, with who sent it."""
+    """One entry of `inbox:{task_id}`: a redirect, a restart or a message, with who sent
+    it. A restart (an operator lifted the task's pause with new instructions) is handed
+    out as a redirect, marked as a restart."""
 
     id: str
-    kind: Literal["redirect", "message"]
+    kind: Literal["redirect", "message", "restart"]
     text: str
     author: str
     source: Literal["operator", "agent"]
@@ -99,7 +101,13 @@ class InboxMessage:
 
     @property
     def is_redirect(self) -> bool:
-        return self.kind == "redirect"
+        """A new instruction to follow: a redirect, or a restart."""
+        return self.kind in ("redirect", "restart")
+
+    @property
+    def is_restart(self) -> bool:
+        """The operator restarted the task after a pause: start the work again with it."""
+        return self.kind == "restart"
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 - `base`: the action path every change takes (role check, audit row, Redis effect);
 - `escalations`: open, acknowledge and decide escalations;
 - `overrides`: kill, pause, revive, resume, redirect and relay messages;
+- `recovery`: restart a paused task with new instructions, abandon a task;
 - `reads`: escalations, task status, the overview;
 - `reconcile`: write the database's truth back into Redis; rejected stream entries;
 - `sweep`: tier climbs and expiry;

@@ -17,9 +17,10 @@ from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
+from bot import ids
 from bot.authz import Authorizer, GroupDirectory
 from bot.clock import Clock, iso, utcnow
-from bot.contracts import ControlValue, DecisionValue, InboxEntry
+from bot.contracts import ControlValue, DecisionValue, InboxEntry, OutcomeEntry
 from bot.control import DECISION_TTL_SECONDS, ControlPlane, ControlPlaneError, Effect
 from bot.core.events import Listener, ServiceEvent
 from bot.db import audit, escalations, upkeep
@@ -45,7 +46,15 @@ log = logging.getLogger("bot.service")
 
 MAX_TEXT = 10_000
 NO_REASON = "no reason given"
-InboxKind = Literal["redirect", "message"]
+InboxKind = Literal["redirect", "message", "restart"]
+EndStatus = Literal["terminated", "abandoned", "expired", "rejected"]
+# What the end user is told when the bot ends a task (the `outcomes` entry's notice).
+NOTICES: dict[str, str] = {
+    "terminated": "Your request was stopped by our team and will not be completed.",
+    "abandoned": "Your request could not be completed and has been closed.",
+    "expired": "Your request could not be completed: no decision was made in time.",
+    "rejected": "Your request was declined under our policy and was not carried out.",
+}
 
 
 @dataclass
@@ -139,6 +148,34 @@ def inbox_effect(
         escalation_id=escalation_id or "",
     )
     return Effect("inbox", task_id, "append", entry.model_dump())
+
+
+def outcome_effect(
+    task_id: str,
+    status: EndStatus,
+    by: str,
+    now: datetime,
+    *,
+    agent: str | None,
+    escalation_id: str | None = None,
+    notice: str | None = None,
+    task_type: str | None = None,
+) -> Effect:
+    """The `outcomes` entry of a task the bot ended (CONTRACTS §11). Its target is the
+    entry's own id, which the control plane writes at most once, so a replay after a
+    crash never adds it twice."""
+    entry = OutcomeEntry(
+        task_id=task_id,
+        agent=agent or "unknown",
+        status=status,
+        notice=notice or NOTICES[status],
+        by=by,
+        escalation_id=escalation_id or "",
+        at=iso(now),
+        source="bot",
+        task_type=task_type or "",
+    )
+    return Effect("outcome", ids.new_escalation_id(), "append", entry.model_dump())
 
 
 def already_decided(escalation: EscalationRecord) -> AlreadyDecided:

@@ -24,6 +24,7 @@ from bot.core.base import (
     control_value,
     decision_value,
     inbox_effect,
+    outcome_effect,
 )
 from bot.db import approvals, controls, escalations, firings
 from bot.db.firings import release_effects
@@ -182,6 +183,17 @@ class Decisions(AgentValues):
             )
             if killed is not None:
                 effects.append(Effect("kill", task_id, "set", control_value(killed)))
+            effects.append(
+                outcome_effect(
+                    task_id,
+                    "terminated",
+                    actor,
+                    now,
+                    agent=decided.agent,
+                    escalation_id=escalation_id,
+                    task_type=decided.task_type,
+                )
+            )
             message += f" {task_id} is killed."
         if verdict == "redirect":
             effects.append(

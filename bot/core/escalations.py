@@ -20,6 +20,7 @@ from bot.core.base import (
     Change,
     already_decided,
     decision_value,
+    outcome_effect,
 )
 from bot.core.events import ServiceEvent
 from bot.core.reviews import decision_review
@@ -170,6 +171,19 @@ class Escalations(AgentValues):
                 self._keep_raw(session, new.id, *raw)
             if review_rate and sampled(new.id, review_rate):
                 reviews.add(session, decision_review(record, review_rate), now)
+            effects = [Effect("decision", new.id, "set", decision_value(record))]
+            if not approved:  # a deny ends the task: its end user is told
+                effects.append(
+                    outcome_effect(
+                        new.task_id,
+                        "rejected",
+                        "policy",
+                        now,
+                        agent=new.agent,
+                        escalation_id=new.id,
+                        task_type=new.task_type,
+                    )
+                )
             return Change(
                 action=AuditAction.APPROVE if approved else AuditAction.REJECT,
                 event="decided",
@@ -184,7 +198,7 @@ class Escalations(AgentValues):
                     "route": evaluation.route_label,
                     "review_sample": review_rate or None,
                 },
-                effects=[Effect("decision", new.id, "set", decision_value(record))],
+                effects=effects,
                 escalation=record,
             )
 

@@ -124,4 +124,6 @@ class Reconcile(AgentValues):
             return decision_rewrite(escalation, self.clock(), self._agent_args(escalation))
         if item.kind == "redaction":  # a decided escalation's map: its last day
             return Effect("redaction", item.target, "expire")
+        if item.kind == "outcome":  # the same entry id: written at most once
+            return Effect("outcome", item.target, "append", item.value)
         return Effect("inbox", item.target, "append", item.value)

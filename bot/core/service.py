@@ -12,6 +12,7 @@ from bot.core.policy_changes import PolicyChanges
 from bot.core.raw_views import RawViews
 from bot.core.reads import Reads
 from bot.core.reconcile import Reconcile
+from bot.core.recovery import Recovery
 from bot.core.review_verdicts import ReviewVerdicts
 from bot.core.reviews import Reviews
 from bot.core.sweep import Sweep
@@ -24,6 +25,7 @@ class EscalationService(
     Decisions,
     ReviewVerdicts,  # before Overrides: a flag pauses through it
     Overrides,
+    Recovery,
     RawViews,
     Reads,
     Reconcile,
@@ -32,6 +34,7 @@ class EscalationService(
     PolicyChanges,
     Reviews,
 ):
-    """Escalations (open, acknowledge, decide), overrides (kill, pause, inbox), reads,
+    """Escalations (open, acknowledge, decide), overrides (kill, pause, inbox), recovery
+    (restart, abandon), reads,
     reconcile, the sweep's tier work, paging, policy changes and sampled reviews (and
     their verdicts), over one store, Redis and the policy in force."""

@@ -21,6 +21,7 @@ from bot.core.base import (
     already_decided,
     checked_text,
     control_value,
+    outcome_effect,
 )
 from bot.core.events import ServiceEvent
 from bot.db import audit, cards, controls, escalations, firings, tiers
@@ -199,6 +200,17 @@ class Sweep(ServiceBase):
     ) -> None:
         final = self.policy.on_final_timeout
         plan.expiries.append(escalation.id)
+        plan.effects.append(
+            outcome_effect(
+                escalation.task_id,
+                "expired",
+                "policy",
+                now,
+                agent=escalation.agent,
+                escalation_id=escalation.id,
+                task_type=escalation.task_type,
+            )
+        )
         plan.audit.append(
             self._audit_row(
                 escalation,

@@ -122,6 +122,38 @@ def test_the_demo_agent_obeys_approval_redirect_pause_and_kill(
     assert demo.process.wait(10) == 3
 
 
+def test_the_demo_agent_is_restarted_then_abandoned(
+    demo: Demo,
+    cli: Cli,
+    intake: Intake,
+    service: EscalationService,
+    task_id: str,
+    rdb: redis.Redis,
+    prefix: str,
+) -> None:
+    demo.expect(rf"working on {task_id} \(state: running\)")
+    escalation_id = demo.expect(r"asking for approval: .* \(escalation (\S+)\)").group(1)
+    opened(intake, service, escalation_id)
+    assert cli("decide", escalation_id, "approve", "--by", "alice").code == 0
+    demo.expect(r"approved by cli:alice")
+
+    assert cli("pause", task_id, "--reason", "wrong amount", "--by", "alice").code == 0
+    demo.expect(rf"pause:{task_id} is set by cli:alice: wrong amount")
+    restarted = cli("restart", task_id, "refund 500 EUR, not 740", "--by", "alice")
+    assert restarted.code == 0, restarted.err
+    demo.expect(r"restarted by cli:alice: refund 500 EUR, not 740; this step starts over")
+    demo.expect(r"step \d+/500: .* \(following: refund 500 EUR, not 740\)")
+
+    abandoned = cli("abandon", task_id, "--explanation", "Sorry, we stopped.", "--by", "alice")
+    assert abandoned.code == 0, abandoned.err
+    demo.expect(r"killed by cli:alice: abandoned: Sorry, we stopped.; stopping now")
+    demo.expect(r"the bot has told the customer")
+    assert demo.process.wait(10) == 3
+    [(_id, outcome)] = rdb.xrange(f"{prefix}outcomes")
+    assert outcome["status"] == "abandoned" and outcome["notice"] == "Sorry, we stopped."
+    assert outcome["by"] == "cli:alice" and outcome["agent"] == "demo-agent"
+
+
 def test_the_demo_agent_refunds_what_two_people_approved_as_edited(
     demo_env: dict[str, str],
     cli: Cli,
