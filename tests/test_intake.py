@@ -9,6 +9,7 @@ import redis
 import sqlalchemy as sa
 
 from bot.core import EscalationService
+from bot.core.intake_batch import Opened
 from bot.db.models import EscalationRow
 from bot.db.store import Store
 from bot.intake import GROUP, Intake
@@ -94,16 +95,17 @@ def test_a_store_failure_leaves_the_entry_pending_and_it_is_retried(
     stream = f"{prefix}escalations"
     intake = _intake(rdb, prefix, service)
     intake.retry_idle_ms = 0
-    original = service.open_escalation
+    original = service.open_escalations
     calls = {"n": 0}
 
-    def flaky(escalation):  # type: ignore[no-untyped-def]
+    def flaky(batch):  # type: ignore[no-untyped-def]
         calls["n"] += 1
         if calls["n"] == 1:
-            raise sa.exc.OperationalError("INSERT", {}, Exception("database is down"))
-        return original(escalation)
+            down = sa.exc.OperationalError("INSERT", {}, Exception("database is down"))
+            return [Opened(error=down) for _ in batch]
+        return original(batch)
 
-    service.open_escalation = flaky  # type: ignore[method-assign]
+    service.open_escalations = flaky  # type: ignore[method-assign]
     rdb.xadd(stream, {"payload": json.dumps(escalation_data())})
     intake.poll_once(block_ms=50)
     assert _count(store) == 0
@@ -167,10 +169,10 @@ def test_a_recursion_error_anywhere_is_rejected_not_retried(
     stream = f"{prefix}escalations"
     intake = _intake(rdb, prefix, service)
 
-    def overflowing(escalation):  # type: ignore[no-untyped-def]
-        raise RecursionError("maximum recursion depth exceeded")
+    def overflowing(batch):  # type: ignore[no-untyped-def]
+        return [Opened(error=RecursionError("maximum recursion depth exceeded")) for _ in batch]
 
-    service.open_escalation = overflowing  # type: ignore[method-assign]
+    service.open_escalations = overflowing  # type: ignore[method-assign]
     rdb.xadd(stream, {"payload": json.dumps(escalation_data())})
     intake.poll_once(block_ms=50)
     assert rdb.xpending(stream, GROUP)["pending"] == 0

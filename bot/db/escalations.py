@@ -163,12 +163,8 @@ def task_of(session: Session, escalation_id: str) -> str | None:
     )
 
 
-def insert(session: Session, new: NewEscalation) -> EscalationRecord | None:
-    """Insert it with its first card (and its page, when its tier pages) unless the id
-    exists, in one statement (INSERT … ON CONFLICT DO NOTHING RETURNING); None when
-    another writer got there first. The record comes without its cards."""
-    connection = session.connection()
-    values = {
+def _values(new: NewEscalation) -> dict[str, Any]:
+    return {
         "id": new.id,
         "task_id": new.task_id,
         "agent": new.agent,
@@ -193,19 +189,56 @@ def insert(session: Session, new: NewEscalation) -> EscalationRecord | None:
         "decided_at": new.at if new.decided else None,
         "decision_rule": new.decision_rule,
     }
+
+
+def _owe_delivery(session: Session, news: Sequence[NewEscalation]) -> None:
+    """Their first cards (and pages, at a paging tier); none for what the policy decided."""
+    waiting = [new for new in news if not new.decided]
+    if not waiting:
+        return
+    add_cards(
+        session,
+        [NewCard(new.id, new.tier, new.channel, new.severity) for new in waiting],
+        waiting[0].at,
+    )
+    for new in waiting:
+        if new.page:
+            owe_pages(session, [new.id], new.at)
+
+
+def insert(session: Session, new: NewEscalation) -> EscalationRecord | None:
+    """Insert it with its first card (and its page, when its tier pages) unless the id
+    exists, in one statement (INSERT … ON CONFLICT DO NOTHING RETURNING); None when
+    another writer got there first. The record comes without its cards."""
+    connection = session.connection()
     row = connection.execute(
         upsert(connection.dialect.name, _ESCALATIONS)
-        .values(values)
+        .values(_values(new))
         .on_conflict_do_nothing(index_elements=[_ESCALATIONS.c.id])
         .returning(*_ESCALATIONS.c)
     ).first()
     if row is None:
         return None
-    if not new.decided:  # the policy decided it: no card, nobody to page
-        add_cards(session, [NewCard(new.id, new.tier, new.channel)], new.at)
-        if new.page:
-            owe_pages(session, [new.id], new.at)
+    _owe_delivery(session, [new])
     return record_of(row)
+
+
+def insert_many(session: Session, news: Sequence[NewEscalation]) -> set[str]:
+    """`insert` for a batch, in a few statements: the ids of those inserted (the others
+    existed already). Each comes with its first card and page as `insert` gives them."""
+    if not news:
+        return set()
+    connection = session.connection()
+    inserted = set(
+        connection.execute(
+            upsert(connection.dialect.name, _ESCALATIONS)
+            .on_conflict_do_nothing(index_elements=[_ESCALATIONS.c.id])
+            .returning(_ESCALATIONS.c.id),
+            [_values(new) for new in news],
+        ).scalars()
+    )
+    _owe_delivery(session, [new for new in news if new.id in inserted])
+    return inserted
 
 
 def owe_pages(session: Session, escalation_ids: Sequence[str], at: datetime) -> None:
