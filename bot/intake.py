@@ -51,7 +51,7 @@ class Intake(StreamConsumer):
         max_deliveries: int = 5,
         **options: Any,
     ) -> None:
-        options.setdefault("batch", 500)  # stored a batch at a time
+        options.setdefault("batch", 200)  # stored a batch at a time (one transaction)
         super().__init__(client, keys.escalations, **options)
         self.service = service
         self.max_deliveries = max_deliveries

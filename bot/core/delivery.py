@@ -65,8 +65,9 @@ class ChatDelivery:
             items = outbox.claim(
                 session, Topic.CARD, now=now, lease=CARD_LEASE, owner=self.owner, limit=limit
             )
+            found = escalations.find_many(session, [item.escalation_id or "" for item in items])
             for item in items:
-                pending = self._pending(session, item.escalation_id or "", int(item.key), item)
+                pending = self._pending(session, found.get(item.escalation_id or ""), item)
                 if pending is not None:
                     claimed.append(pending)
         return claimed
@@ -81,7 +82,7 @@ class ChatDelivery:
         with self.store.reading() as session:
             found = escalations.find(session, pending.escalation.id)
             card = _card(found, pending.card_id)
-        if found is not None and card is not None and card.ts is not None:
+        if found is not None and card is not None and (card.ts or card.digest_id) is not None:
             return None  # posted meanwhile (by a worker that took over a lapsed lease)
         if found is None or card is None:
             with self.store.transaction() as session:
@@ -99,13 +100,13 @@ class ChatDelivery:
 
     @staticmethod
     def _pending(
-        session: Session, escalation_id: str, card_id: int, item: OutboxItem
+        session: Session, found: EscalationRecord | None, item: OutboxItem
     ) -> PendingCard | None:
         """The card to post, or None (and the row settled) when there is none: the
         escalation or card is gone, or the card is posted already."""
-        found = escalations.find(session, escalation_id)
+        card_id = int(item.key)
         card = _card(found, card_id)
-        if found is None or card is None or card.ts is not None:
+        if found is None or card is None or card.ts is not None or card.digest_id is not None:
             outbox.settle(session, Topic.CARD, item.key)
             return None
         return PendingCard(

@@ -35,7 +35,7 @@ class NewCard:
     severity: str | None = None
 
 
-def _card(row: Row[Any]) -> CardRecord:
+def card_record(row: Row[Any]) -> CardRecord:
     return CardRecord(
         tier=row.tier,
         channel=row.channel,
@@ -57,7 +57,7 @@ _CARDS_OF = (
 
 def cards_of(session: Session, escalation_id: str) -> list[CardRecord]:
     rows = session.connection().execute(_CARDS_OF, {"p_escalation_id": escalation_id})
-    return [_card(row) for row in rows]
+    return [card_record(row) for row in rows]
 
 
 def add_cards(session: Session, cards: Sequence[NewCard], at: datetime) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from bot.db import approvals, outbox
-from bot.db.cards import NewCard, add_cards, cards_of
+from bot.db.cards import NewCard, add_cards, card_record, cards_of
 from bot.db.engine import upsert
 from bot.db.models import CardRow, EscalationRow
 from bot.db.outbox import NewItem, Topic
@@ -144,6 +144,30 @@ def find(session: Session, escalation_id: str) -> EscalationRecord | None:
     """The escalation with its cards and paging state."""
     row = session.connection().execute(_ESCALATION, {"p_escalation_id": escalation_id}).first()
     return _complete(session, row)
+
+
+def find_many(session: Session, escalation_ids: Sequence[str]) -> dict[str, EscalationRecord]:
+    """`find` for many at once, in a few statements (the Slack worker's claim of a batch)."""
+    if not escalation_ids:
+        return {}
+    wanted = list(dict.fromkeys(escalation_ids))
+    connection = session.connection()
+    rows = list(connection.execute(select(*_ESCALATIONS.c).where(_ESCALATIONS.c.id.in_(wanted))))
+    cards: dict[str, list[CardRecord]] = {}
+    for card in connection.execute(
+        select(*_CARDS.c).where(_CARDS.c.escalation_id.in_(wanted)).order_by(_CARDS.c.id)
+    ):
+        cards.setdefault(card.escalation_id, []).append(card_record(card))
+    pages = outbox.page_states(session, wanted)
+    return {
+        row.id: record_of(
+            row,
+            cards.get(row.id, ()),
+            pages.get(row.id),
+            approvals.of(session, row.id) if (row.approvals_needed or 1) > 1 else (),
+        )
+        for row in rows
+    }
 
 
 def exists(session: Session, escalation_id: str) -> bool:
