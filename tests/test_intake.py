@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from bot.core import EscalationService
 from bot.core.intake_batch import Opened
+from bot.db import escalations as db_escalations
 from bot.db.models import EscalationRow
 from bot.db.store import Store
 from bot.intake import GROUP, Intake
@@ -178,3 +179,62 @@ def test_a_recursion_error_anywhere_is_rejected_not_retried(
     assert rdb.xpending(stream, GROUP)["pending"] == 0
     [rejected] = service.overview().rejected
     assert rejected.reason == "payload too deeply nested to process (64 levels at most)"
+
+
+def test_entries_read_together_are_stored_in_one_batch_each_once(
+    service: EscalationService, store: Store, rdb: redis.Redis, prefix: str
+) -> None:
+    stream = f"{prefix}escalations"
+    intake = _intake(rdb, prefix, service)
+    entries = [escalation_data() for _ in range(30)]
+    entries.append(dict(entries[0]))  # the same escalation again, in the same batch
+    for entry in entries:
+        rdb.xadd(stream, {"payload": json.dumps(entry)})
+    stored: list[int] = []
+    original = service._store_batch
+
+    def counting(staged):  # type: ignore[no-untyped-def]
+        stored.append(len(staged))
+        return original(staged)
+
+    service._store_batch = counting  # type: ignore[method-assign]
+    intake.poll_once(block_ms=50)
+    assert stored == [30]  # one transaction for the batch
+    assert _count(store) == 30
+    assert (intake.stats.opened, intake.stats.duplicates) == (30, 1)
+    assert rdb.xpending(stream, GROUP)["pending"] == 0
+    for entry in entries[:5]:  # again, after a restart: found, not opened twice
+        rdb.xadd(stream, {"payload": json.dumps(entry)})
+    intake.poll_once(block_ms=50)
+    assert _count(store) == 30 and intake.stats.duplicates == 6
+
+
+def test_an_entry_the_database_refuses_does_not_cost_the_batch_the_others(
+    service: EscalationService,
+    store: Store,
+    rdb: redis.Redis,
+    prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stream = f"{prefix}escalations"
+    intake = _intake(rdb, prefix, service)
+    good = [escalation_data() for _ in range(4)]
+    bad = escalation_data()
+    original = db_escalations.insert_many
+
+    def refusing(session, news):  # type: ignore[no-untyped-def]
+        # The database refuses one value (as PostgreSQL refuses a string too long).
+        if any(new.id == bad["escalation_id"] for new in news):
+            raise sa.exc.DataError("INSERT", {}, Exception("value too long for type"))
+        return original(session, news)
+
+    monkeypatch.setattr(db_escalations, "insert_many", refusing)
+    for entry in [good[0], good[1], bad, good[2], good[3]]:
+        rdb.xadd(stream, {"payload": json.dumps(entry)})
+    intake.poll_once(block_ms=50)
+    for entry in good:
+        assert service.get_escalation(entry["escalation_id"]).task_id == entry["task_id"]
+    assert _count(store) == 4
+    [rejected] = service.overview().rejected
+    assert rejected.reason == "payload cannot be stored: value too long for type"
+    assert rdb.xpending(stream, GROUP)["pending"] == 0
