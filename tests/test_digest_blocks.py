@@ -46,7 +46,7 @@ def test_digest_snapshot() -> None:
 def test_a_digest_groups_by_agent_and_reason_with_counts_and_a_button_each() -> None:
     blocks = as_json(digest_message(FLOOD, tier="triage", deadline=DEADLINE).blocks)
     lines = [b["text"]["text"] for b in blocks if b["type"] == "section"]
-    assert len(lines) == 4  # two agents × two reasons
+    assert len(lines) == 4  # two agents, two reasons
     assert all(line.endswith("— *3*") for line in lines)
     opened = buttons(blocks)
     assert [ButtonValue.model_validate_json(b["value"]).escalation_id for b in opened] == [
