@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from bot.db import approvals, outbox
-from bot.db.cards import NewCard, add_cards, card_record, cards_of
+from bot.db import approvals, bulk, outbox
+from bot.db.cards import CARD_POST, NewCard, add_cards, card_record, cards_of, rank
 from bot.db.engine import upsert
 from bot.db.models import CardRow, EscalationRow
 from bot.db.outbox import NewItem, Topic
@@ -253,6 +253,8 @@ def insert_many(session: Session, news: Sequence[NewEscalation]) -> set[str]:
     if not news:
         return set()
     connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        return _insert_many_postgresql(session, news)
     inserted = set(
         connection.execute(
             upsert(connection.dialect.name, _ESCALATIONS)
@@ -262,6 +264,55 @@ def insert_many(session: Session, news: Sequence[NewEscalation]) -> set[str]:
         ).scalars()
     )
     _owe_delivery(session, [new for new in news if new.id in inserted])
+    return inserted
+
+
+def _insert_many_postgresql(session: Session, news: Sequence[NewEscalation]) -> set[str]:
+    inserted = bulk.insert_escalations(session, [_values(new) for new in news])
+    waiting = [new for new in news if new.id in inserted and not new.decided]
+    if not waiting:
+        return inserted
+    card_ids = bulk.insert_cards(
+        session,
+        [
+            {
+                "escalation_id": new.id,
+                "tier": new.tier,
+                "channel": new.channel,
+                "superseded": False,
+                "created_at": new.at,
+            }
+            for new in waiting
+        ],
+    )
+    owed = [
+        {
+            "topic": Topic.CARD.value,
+            "key": str(card_ids[new.id]),
+            "escalation_id": new.id,
+            "wanted": CARD_POST,
+            "attempts": 0,
+            "next_attempt_at": new.at,
+            "created_at": new.at,
+            "rank": rank(new.severity),
+        }
+        for new in waiting
+    ]
+    owed += [
+        {
+            "topic": Topic.PAGE.value,
+            "key": new.id,
+            "escalation_id": new.id,
+            "wanted": "trigger",
+            "attempts": 0,
+            "next_attempt_at": new.at,
+            "created_at": new.at,
+            "rank": 0,
+        }
+        for new in waiting
+        if new.page
+    ]
+    bulk.insert_outbox(session, owed)
     return inserted
 
 

@@ -42,6 +42,11 @@ class _Retry(Exception):
     """Stop following the audit log for now; the next tick starts at the same row."""
 
 
+class _Paced(Exception):
+    """The announcement's channel cannot take a message yet: come back for it, and post
+    the cards owed meanwhile (redrawing the batch's cards again is harmless)."""
+
+
 class SlackWorker:
     def __init__(
         self,
@@ -325,6 +330,8 @@ class SlackWorker:
         batch is skipped rather than blocking everything after it."""
         try:
             self.deliver(records)
+        except _Paced as exc:
+            raise _Retry from exc
         except Exception as exc:
             failures = self.delivery.cursor_failed(slack_error(exc))
             first, last = records[0].seq, records[-1].seq
@@ -364,8 +371,14 @@ class SlackWorker:
             self.review_cards.redraw(review_id)
         found = [message for record in records if (message := announcement(record))]
         channel = self.policies.current.first_tier.channel
-        for message in merge_announcements(found):
-            self.pacer.take(channel)
+        for index, message in enumerate(merge_announcements(found)):
+            if index == 0:  # none posted yet: come back rather than hold the cards up
+                wait = self.pacer.try_take(channel)
+                if wait > 0:
+                    self._retry(wait)
+                    raise _Paced
+            else:  # the batch's others follow the first: none is posted twice
+                self.pacer.take(channel)
             self.client.chat_postMessage(
                 channel=channel,
                 blocks=message.blocks,
