@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from bot.core import EscalationService
 from bot.core.intake_batch import Opened
-from bot.db import escalations as db_escalations
+from bot.db import bulk
 from bot.db.models import EscalationRow
 from bot.db.store import Store
 from bot.intake import GROUP, Intake
@@ -220,7 +220,7 @@ def test_an_entry_the_database_refuses_does_not_cost_the_batch_the_others(
     intake = _intake(rdb, prefix, service)
     good = [escalation_data() for _ in range(4)]
     bad = escalation_data()
-    original = db_escalations.insert_many
+    original = bulk.insert_many
 
     def refusing(session, news):  # type: ignore[no-untyped-def]
         # The database refuses one value (as PostgreSQL refuses a string too long).
@@ -228,7 +228,7 @@ def test_an_entry_the_database_refuses_does_not_cost_the_batch_the_others(
             raise sa.exc.DataError("INSERT", {}, Exception("value too long for type"))
         return original(session, news)
 
-    monkeypatch.setattr(db_escalations, "insert_many", refusing)
+    monkeypatch.setattr(bulk, "insert_many", refusing)
     for entry in [good[0], good[1], bad, good[2], good[3]]:
         rdb.xadd(stream, {"payload": json.dumps(entry)})
     intake.poll_once(block_ms=50)

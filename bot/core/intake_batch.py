@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from bot.contracts import Escalation
 from bot.core.escalations import Escalations
 from bot.core.events import ServiceEvent
-from bot.db import escalations
+from bot.db import bulk
 from bot.db.escalations import NewEscalation
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ class BatchOpening(Escalations):
 
     def _store_batch(self, staged: Sequence[_Staged]) -> set[str]:
         with self.store.transaction() as session:
-            created = escalations.insert_many(session, [item.new for item in staged])
+            created = bulk.insert_many(session, [item.new for item in staged])
             for item in staged:
                 if item.raw is not None and item.new.id in created:
                     self._keep_raw(session, item.new.id, *item.raw)

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from bot.db import approvals, bulk, outbox
-from bot.db.cards import CARD_POST, NewCard, add_cards, card_record, cards_of, rank
+from bot.db import approvals, outbox
+from bot.db.cards import NewCard, add_cards, card_record, cards_of
 from bot.db.engine import upsert
 from bot.db.models import CardRow, EscalationRow
 from bot.db.outbox import NewItem, Topic
@@ -187,7 +187,7 @@ def task_of(session: Session, escalation_id: str) -> str | None:
     )
 
 
-def _values(new: NewEscalation) -> dict[str, Any]:
+def values_of(new: NewEscalation) -> dict[str, Any]:
     return {
         "id": new.id,
         "task_id": new.task_id,
@@ -215,7 +215,7 @@ def _values(new: NewEscalation) -> dict[str, Any]:
     }
 
 
-def _owe_delivery(session: Session, news: Sequence[NewEscalation]) -> None:
+def owe_delivery(session: Session, news: Sequence[NewEscalation]) -> None:
     """Their first cards (and pages, at a paging tier); none for what the policy decided."""
     waiting = [new for new in news if not new.decided]
     if not waiting:
@@ -237,83 +237,14 @@ def insert(session: Session, new: NewEscalation) -> EscalationRecord | None:
     connection = session.connection()
     row = connection.execute(
         upsert(connection.dialect.name, _ESCALATIONS)
-        .values(_values(new))
+        .values(values_of(new))
         .on_conflict_do_nothing(index_elements=[_ESCALATIONS.c.id])
         .returning(*_ESCALATIONS.c)
     ).first()
     if row is None:
         return None
-    _owe_delivery(session, [new])
+    owe_delivery(session, [new])
     return record_of(row)
-
-
-def insert_many(session: Session, news: Sequence[NewEscalation]) -> set[str]:
-    """`insert` for a batch, in a few statements: the ids of those inserted (the others
-    existed already). Each comes with its first card and page as `insert` gives them."""
-    if not news:
-        return set()
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        return _insert_many_postgresql(session, news)
-    inserted = set(
-        connection.execute(
-            upsert(connection.dialect.name, _ESCALATIONS)
-            .on_conflict_do_nothing(index_elements=[_ESCALATIONS.c.id])
-            .returning(_ESCALATIONS.c.id),
-            [_values(new) for new in news],
-        ).scalars()
-    )
-    _owe_delivery(session, [new for new in news if new.id in inserted])
-    return inserted
-
-
-def _insert_many_postgresql(session: Session, news: Sequence[NewEscalation]) -> set[str]:
-    inserted = bulk.insert_escalations(session, [_values(new) for new in news])
-    waiting = [new for new in news if new.id in inserted and not new.decided]
-    if not waiting:
-        return inserted
-    card_ids = bulk.insert_cards(
-        session,
-        [
-            {
-                "escalation_id": new.id,
-                "tier": new.tier,
-                "channel": new.channel,
-                "superseded": False,
-                "created_at": new.at,
-            }
-            for new in waiting
-        ],
-    )
-    owed = [
-        {
-            "topic": Topic.CARD.value,
-            "key": str(card_ids[new.id]),
-            "escalation_id": new.id,
-            "wanted": CARD_POST,
-            "attempts": 0,
-            "next_attempt_at": new.at,
-            "created_at": new.at,
-            "rank": rank(new.severity),
-        }
-        for new in waiting
-    ]
-    owed += [
-        {
-            "topic": Topic.PAGE.value,
-            "key": new.id,
-            "escalation_id": new.id,
-            "wanted": "trigger",
-            "attempts": 0,
-            "next_attempt_at": new.at,
-            "created_at": new.at,
-            "rank": 0,
-        }
-        for new in waiting
-        if new.page
-    ]
-    bulk.insert_outbox(session, owed)
-    return inserted
 
 
 def owe_pages(session: Session, escalation_ids: Sequence[str], at: datetime) -> None:
