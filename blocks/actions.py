@@ -18,6 +18,9 @@ class Action(StrEnum):
     FULL_CONTEXT = "escalation.context"
     EDIT = "escalation.edit"
     ESCALATE = "escalation.escalate"
+    # A digest's button (numbered: escalation.open.0, .1 …, one id per button), opening
+    # the escalation's card in a modal.
+    OPEN_CARD = "escalation.open"
     CONFIRM_REVIVE_ALL = "control.revive_all.confirm"
     REVIEW_LOOKS_RIGHT = "review.looks_right"
     REVIEW_FLAG = "review.flag"

@@ -92,6 +92,19 @@ class CardRecord:
     superseded: bool
     posted_at: datetime | None
     id: int = field(default=0, compare=False)
+    digest_id: int | None = None  # posted in a digest (then `ts` is unset)
+
+
+@dataclass(frozen=True)
+class DigestRecord:
+    """A digest message and the escalations it holds, each as it is now (without cards)."""
+
+    id: int
+    channel: str
+    ts: str | None
+    posted_at: datetime | None
+    tier: str | None  # the tier its cards were for
+    items: tuple[EscalationRecord, ...]
 
 
 @dataclass(frozen=True)

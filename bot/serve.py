@@ -98,6 +98,7 @@ def serve(
     from bot.slack.client import check_token, make_web_client
     from bot.slack.directory import SlackGroupDirectory
     from bot.slack.outage import Outage
+    from bot.slack.pacing import ChannelPacer
     from bot.slack.worker import SlackWorker
     from handlers.deps import Deps
 
@@ -113,13 +114,22 @@ def serve(
     policies = PolicyHolder(policy)
     rules = rules_source(policies)
     redact_logs(rules)
-    client = make_web_client(token, settings.slack_api_base, outage=outage, rules=rules)
+    pacer = ChannelPacer()  # every thread that posts shares Slack's per-channel limit
+    client = make_web_client(
+        token, settings.slack_api_base, outage=outage, rules=rules, pacer=pacer
+    )
     identity = check_token(client)
     runtime = build_runtime(settings, policy=policies, directory=SlackGroupDirectory(client))
     owner = default_consumer()
     delivery = ChatDelivery(runtime.store, owner)
     runtime.service.adopt_policy(policy)  # records a change made while the bot was down
-    worker = SlackWorker(client, delivery, policies)
+    worker = SlackWorker(
+        client,
+        delivery,
+        policies,
+        pacer=pacer,
+        workspace_url=identity.get("url") if identity else None,
+    )
     runtime.service.listeners.append(worker.wake)
     deps = Deps(runtime.service, delivery)
     signing = settings.slack_signing_secret
@@ -154,6 +164,7 @@ def serve(
                 runtime.service,
                 policies,
                 consumer=owner,
+                pacer=pacer,
             ).run,
             stop,
         ),

@@ -4,6 +4,7 @@ away)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -12,12 +13,14 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.models.views import View
 
-from blocks.actions import Action, ButtonValue
+from blocks.actions import Action, ButtonValue, ModalMetadata
+from blocks.digest import card_modal
 from blocks.modals import context_modal, edit_modal, redirect_modal, reject_modal
 from bot.contracts import Verdict
 from bot.core.base import already_decided
 from bot.errors import InvalidInput
 from bot.records import EscalationRecord
+from bot.slack.render import render_card
 from handlers.deps import Deps, Registry, bound
 from handlers.errors import reporting
 
@@ -43,6 +46,41 @@ def acknowledge_click(ack: Ack) -> None:
     ack()
 
 
+def in_modal(body: dict[str, Any]) -> bool:
+    """The click came from a card opened in a modal (from a digest), not from a message."""
+    return (body.get("container") or {}).get("type") == "view" and bool(body.get("view"))
+
+
+def _card_view(escalation: EscalationRecord, deps: Deps, channel: str | None) -> View:
+    card = escalation.cards[-1] if escalation.cards else None
+    return card_modal(
+        escalation, render_card(deps.service.policy, escalation, card, deps.clock()), channel
+    )
+
+
+def _redraw_modal(body: dict[str, Any], client: WebClient, deps: Deps, escalation_id: str) -> None:
+    """After a decision made in a card's modal: the modal shows the card as it is now."""
+    if in_modal(body):
+        escalation = deps.service.get_escalation(escalation_id)
+        view = _card_view(escalation, deps, _modal_channel(body))
+        client.views_update(view_id=body["view"]["id"], view=view)
+
+
+def _modal_channel(body: dict[str, Any]) -> str | None:
+    try:
+        return ModalMetadata.model_validate_json(body["view"]["private_metadata"]).channel
+    except (KeyError, TypeError, ValidationError):
+        return None
+
+
+def _open(client: WebClient, body: dict[str, Any], view: View) -> None:
+    """A modal over the click's: pushed onto a card's modal, opened from a message."""
+    if in_modal(body):
+        client.views_push(trigger_id=body["trigger_id"], view=view)
+    else:
+        client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
 def decide(
     body: dict[str, Any],
     action: dict[str, Any],
@@ -53,14 +91,28 @@ def decide(
     verdict: Verdict,
 ) -> None:
     with reporting(body, client, respond):
-        deps.service.decide(escalation_of(action), user_of(body), verdict)
+        escalation_id = escalation_of(action)
+        deps.service.decide(escalation_id, user_of(body), verdict)
+        _redraw_modal(body, client, deps, escalation_id)
 
 
 def acknowledge(
     body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond, *, deps: Deps
 ) -> None:
     with reporting(body, client, respond):
-        deps.service.acknowledge(escalation_of(action), user_of(body))
+        escalation_id = escalation_of(action)
+        deps.service.acknowledge(escalation_id, user_of(body))
+        _redraw_modal(body, client, deps, escalation_id)
+
+
+def open_card(
+    body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond, *, deps: Deps
+) -> None:
+    """A digest's button: the escalation's card, as it is now, in a modal."""
+    with reporting(body, client, respond):
+        escalation = deps.service.get_escalation(escalation_of(action))
+        view = _card_view(escalation, deps, channel_of(body))
+        client.views_open(trigger_id=body["trigger_id"], view=view)
 
 
 def escalate(
@@ -89,7 +141,8 @@ def open_decision_modal(
         escalation = deps.service.get_escalation(escalation_id)
         if not escalation.is_open:
             raise already_decided(escalation)
-        client.views_open(trigger_id=body["trigger_id"], view=build(escalation, channel_of(body)))
+        channel = channel_of(body) or (_modal_channel(body) if in_modal(body) else None)
+        _open(client, body, build(escalation, channel))
 
 
 def open_context_modal(
@@ -97,7 +150,7 @@ def open_context_modal(
 ) -> None:
     with reporting(body, client, respond):
         escalation = deps.service.get_escalation(escalation_of(action))
-        client.views_open(trigger_id=body["trigger_id"], view=context_modal(escalation))
+        _open(client, body, context_modal(escalation))
 
 
 def confirm_revive_all(
@@ -125,3 +178,7 @@ def register(app: App, deps: Deps, registry: Registry) -> None:
     for action, work in listeners.items():
         registry.actions.add(action.value)
         app.action(action.value)(ack=acknowledge_click, lazy=[work])
+    # A digest's buttons are numbered (one action id per button): escalation.open.<n>.
+    registry.actions.add(Action.OPEN_CARD.value)
+    opened = re.compile(rf"^{re.escape(Action.OPEN_CARD.value)}\.\d+$")
+    app.action(opened)(ack=acknowledge_click, lazy=[bound(open_card, deps=deps)])

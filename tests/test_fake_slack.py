@@ -20,6 +20,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.webhook import WebhookClient
 
 from tests.support.fake_slack import BOT_USER_ID, FakeSlack
+from tests.support.rate_limit import ChannelRateLimit
 from tests.support.slack_requests import SlackRequests
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -102,7 +103,8 @@ def test_message_round_trip(fake: FakeSlack, client: WebClient) -> None:
 
 
 def test_ts_values_are_unique_and_increasing(client: WebClient) -> None:
-    stamps = [client.chat_postMessage(channel=TRIAGE, text=str(i))["ts"] for i in range(20)]
+    # Across channels: one channel takes about a message a second (see below).
+    stamps = [client.chat_postMessage(channel=f"C0CH{i:03d}", text=str(i))["ts"] for i in range(20)]
     assert all(TS_PATTERN.match(ts) for ts in stamps)
     assert [ts_value(ts) for ts in stamps] == sorted({ts_value(ts) for ts in stamps})
 
@@ -681,3 +683,39 @@ def test_payloads_use_the_fake_response_urls(fake: FakeSlack, capture: CaptureSe
     assert url.startswith(f"{fake.url}/response/")
     WebhookClient(url).send_dict({"text": "status: running"})
     assert fake.responses(url.rsplit("/", 1)[1]) == [{"text": "status: running"}]
+
+
+def test_past_a_burst_a_channel_gets_429_with_retry_after(
+    fake: FakeSlack, client: WebClient
+) -> None:
+    assert fake.rate_limit is not None
+    for i in range(fake.rate_limit.burst):
+        client.chat_postMessage(channel=TRIAGE, text=f"burst {i}")
+    with pytest.raises(SlackApiError) as excinfo:
+        client.chat_postMessage(channel=TRIAGE, text="one too many")
+    assert excinfo.value.response.status_code == 429
+    assert excinfo.value.response.headers["Retry-After"] == "1"
+    client.chat_postMessage(channel="C0OTHER", text="another channel is not held back")
+    client.chat_update(channel=TRIAGE, ts=fake.messages(TRIAGE)[0].ts, text="edits are not")
+    [refused] = [c for c in fake.calls("chat.postMessage") if c.failed]
+    assert refused.status == 429
+
+
+def test_the_limit_refills_at_a_message_a_second() -> None:
+    now = [0.0]
+    limit = ChannelRateLimit(rate=1.0, burst=2, clock=lambda: now[0])
+    assert limit.retry_after("chat.postMessage", TRIAGE) is None
+    assert limit.retry_after("chat.postMessage", TRIAGE) is None
+    assert limit.retry_after("chat.postMessage", TRIAGE) == 1
+    now[0] += 1.0
+    assert limit.retry_after("chat.postMessage", TRIAGE) is None
+    assert limit.retry_after("chat.update", TRIAGE) is None
+    assert limit.refused == 1
+
+
+def test_a_test_can_opt_out_of_the_rate_limit() -> None:
+    with FakeSlack(rate_limit=None) as unlimited:
+        plain = WebClient(token="xoxb-test", base_url=unlimited.api_url)
+        for i in range(15):
+            plain.chat_postMessage(channel=TRIAGE, text=str(i))
+        assert not any(c.failed for c in unlimited.calls())

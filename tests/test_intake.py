@@ -9,6 +9,8 @@ import redis
 import sqlalchemy as sa
 
 from bot.core import EscalationService
+from bot.core.intake_batch import Opened
+from bot.db import bulk
 from bot.db.models import EscalationRow
 from bot.db.store import Store
 from bot.intake import GROUP, Intake
@@ -94,16 +96,17 @@ def test_a_store_failure_leaves_the_entry_pending_and_it_is_retried(
     stream = f"{prefix}escalations"
     intake = _intake(rdb, prefix, service)
     intake.retry_idle_ms = 0
-    original = service.open_escalation
+    original = service.open_escalations
     calls = {"n": 0}
 
-    def flaky(escalation):  # type: ignore[no-untyped-def]
+    def flaky(batch):  # type: ignore[no-untyped-def]
         calls["n"] += 1
         if calls["n"] == 1:
-            raise sa.exc.OperationalError("INSERT", {}, Exception("database is down"))
-        return original(escalation)
+            down = sa.exc.OperationalError("INSERT", {}, Exception("database is down"))
+            return [Opened(error=down) for _ in batch]
+        return original(batch)
 
-    service.open_escalation = flaky  # type: ignore[method-assign]
+    service.open_escalations = flaky  # type: ignore[method-assign]
     rdb.xadd(stream, {"payload": json.dumps(escalation_data())})
     intake.poll_once(block_ms=50)
     assert _count(store) == 0
@@ -167,12 +170,71 @@ def test_a_recursion_error_anywhere_is_rejected_not_retried(
     stream = f"{prefix}escalations"
     intake = _intake(rdb, prefix, service)
 
-    def overflowing(escalation):  # type: ignore[no-untyped-def]
-        raise RecursionError("maximum recursion depth exceeded")
+    def overflowing(batch):  # type: ignore[no-untyped-def]
+        return [Opened(error=RecursionError("maximum recursion depth exceeded")) for _ in batch]
 
-    service.open_escalation = overflowing  # type: ignore[method-assign]
+    service.open_escalations = overflowing  # type: ignore[method-assign]
     rdb.xadd(stream, {"payload": json.dumps(escalation_data())})
     intake.poll_once(block_ms=50)
     assert rdb.xpending(stream, GROUP)["pending"] == 0
     [rejected] = service.overview().rejected
     assert rejected.reason == "payload too deeply nested to process (64 levels at most)"
+
+
+def test_entries_read_together_are_stored_in_one_batch_each_once(
+    service: EscalationService, store: Store, rdb: redis.Redis, prefix: str
+) -> None:
+    stream = f"{prefix}escalations"
+    intake = _intake(rdb, prefix, service)
+    entries = [escalation_data() for _ in range(30)]
+    entries.append(dict(entries[0]))  # the same escalation again, in the same batch
+    for entry in entries:
+        rdb.xadd(stream, {"payload": json.dumps(entry)})
+    stored: list[int] = []
+    original = service._store_batch
+
+    def counting(staged):  # type: ignore[no-untyped-def]
+        stored.append(len(staged))
+        return original(staged)
+
+    service._store_batch = counting  # type: ignore[method-assign]
+    intake.poll_once(block_ms=50)
+    assert stored == [30]  # one transaction for the batch
+    assert _count(store) == 30
+    assert (intake.stats.opened, intake.stats.duplicates) == (30, 1)
+    assert rdb.xpending(stream, GROUP)["pending"] == 0
+    for entry in entries[:5]:  # again, after a restart: found, not opened twice
+        rdb.xadd(stream, {"payload": json.dumps(entry)})
+    intake.poll_once(block_ms=50)
+    assert _count(store) == 30 and intake.stats.duplicates == 6
+
+
+def test_an_entry_the_database_refuses_does_not_cost_the_batch_the_others(
+    service: EscalationService,
+    store: Store,
+    rdb: redis.Redis,
+    prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stream = f"{prefix}escalations"
+    intake = _intake(rdb, prefix, service)
+    good = [escalation_data() for _ in range(4)]
+    bad = escalation_data()
+    original = bulk.insert_many
+
+    def refusing(session, news):  # type: ignore[no-untyped-def]
+        # The database refuses one value (as PostgreSQL refuses a string too long).
+        if any(new.id == bad["escalation_id"] for new in news):
+            raise sa.exc.DataError("INSERT", {}, Exception("value too long for type"))
+        return original(session, news)
+
+    monkeypatch.setattr(bulk, "insert_many", refusing)
+    for entry in [good[0], good[1], bad, good[2], good[3]]:
+        rdb.xadd(stream, {"payload": json.dumps(entry)})
+    intake.poll_once(block_ms=50)
+    for entry in good:
+        assert service.get_escalation(entry["escalation_id"]).task_id == entry["task_id"]
+    assert _count(store) == 4
+    [rejected] = service.overview().rejected
+    assert rejected.reason == "payload cannot be stored: value too long for type"
+    assert rdb.xpending(stream, GROUP)["pending"] == 0

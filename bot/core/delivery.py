@@ -20,10 +20,10 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from bot.clock import Clock, utcnow
-from bot.db import audit, cards, cursor, escalations, outbox
+from bot.db import audit, cards, cursor, digests, escalations, outbox, tiers
 from bot.db.outbox import OutboxItem, Topic
 from bot.db.store import Store
-from bot.records import AuditRecord, CardRecord, EscalationRecord
+from bot.records import AuditRecord, CardRecord, DigestRecord, EscalationRecord
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,7 @@ class PendingCard:
     attempts: int
     escalation: EscalationRecord
     item_id: int = 0
+    waiting_since: datetime | None = None  # when it was owed (its tier's start)
 
 
 class ChatDelivery:
@@ -53,17 +54,20 @@ class ChatDelivery:
 
     # ---------------------------------------------------------------- cards
 
-    def claim_cards(self, limit: int = 20) -> list[PendingCard]:
-        """Cards owed to the chat, leased to this worker for CARD_LEASE: hold them with
-        `holding` while posting, and take each through `current` just before its post."""
+    def claim_cards(self, limit: int = 200) -> list[PendingCard]:
+        """Cards owed to the chat, most severe first, then oldest, leased to this worker
+        for CARD_LEASE: hold them with `holding` while posting, take each through
+        `current` just before its post, and `release` those a paced channel cannot take
+        yet."""
         now = self.clock()
         claimed: list[PendingCard] = []
         with self.store.transaction() as session:
             items = outbox.claim(
                 session, Topic.CARD, now=now, lease=CARD_LEASE, owner=self.owner, limit=limit
             )
+            found = escalations.find_many(session, [item.escalation_id or "" for item in items])
             for item in items:
-                pending = self._pending(session, item.escalation_id or "", int(item.key), item)
+                pending = self._pending(session, found.get(item.escalation_id or ""), item)
                 if pending is not None:
                     claimed.append(pending)
         return claimed
@@ -78,28 +82,36 @@ class ChatDelivery:
         with self.store.reading() as session:
             found = escalations.find(session, pending.escalation.id)
             card = _card(found, pending.card_id)
-        if found is not None and card is not None and card.ts is not None:
+        if found is not None and card is not None and (card.ts or card.digest_id) is not None:
             return None  # posted meanwhile (by a worker that took over a lapsed lease)
         if found is None or card is None:
             with self.store.transaction() as session:
                 outbox.settle(session, Topic.CARD, str(pending.card_id))
             return None
         return PendingCard(
-            pending.card_id, card.channel, card.tier, pending.attempts, found, pending.item_id
+            pending.card_id,
+            card.channel,
+            card.tier,
+            pending.attempts,
+            found,
+            pending.item_id,
+            pending.waiting_since,
         )
 
     @staticmethod
     def _pending(
-        session: Session, escalation_id: str, card_id: int, item: OutboxItem
+        session: Session, found: EscalationRecord | None, item: OutboxItem
     ) -> PendingCard | None:
         """The card to post, or None (and the row settled) when there is none: the
         escalation or card is gone, or the card is posted already."""
-        found = escalations.find(session, escalation_id)
+        card_id = int(item.key)
         card = _card(found, card_id)
-        if found is None or card is None or card.ts is not None:
+        if found is None or card is None or card.ts is not None or card.digest_id is not None:
             outbox.settle(session, Topic.CARD, item.key)
             return None
-        return PendingCard(card_id, card.channel, card.tier, item.attempts, found, item.id)
+        return PendingCard(
+            card_id, card.channel, card.tier, item.attempts, found, item.id, item.created_at
+        )
 
     def renew_cards(self, held: Sequence[PendingCard]) -> None:
         """Extend the lease of cards still held (those posted or failed are released)."""
@@ -127,11 +139,61 @@ class ChatDelivery:
         with self.store.reading() as session:
             return outbox.has_due(session, Topic.CARD, self.clock())
 
-    def card_posted(self, pending: PendingCard, ts: str) -> None:
-        """Recorded the moment Slack answers, so that replies in its thread find it."""
+    def release(self, held: Sequence[PendingCard]) -> None:
+        """Give back cards claimed but not posted (their channel is paced): still owed,
+        in their place in the order."""
+        if held:
+            with self.store.transaction() as session:
+                outbox.release(session, [pending.item_id for pending in held], self.owner)
+
+    def card_posted(
+        self,
+        pending: PendingCard,
+        ts: str,
+        *,
+        deadline: datetime | None = None,
+        permalink: str | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        """Recorded the moment Slack answers, so that replies in its thread find it; the
+        tier's clock starts now (`deadline`, the one the card shows)."""
         with self.store.transaction() as session:
-            cards.card_posted(session, pending.card_id, ts, self.clock())
+            cards.card_posted(session, pending.card_id, ts, at or self.clock(), permalink)
             outbox.sent(session, pending.item_id, cards.CARD_POST)
+            if deadline is not None:
+                tiers.start_clocks(session, [_clock_of(pending, deadline)])
+
+    def digest_posted(
+        self,
+        channel: str,
+        ts: str,
+        held: Sequence[tuple[PendingCard, datetime | None]],
+        *,
+        permalink: str | None = None,
+        at: datetime | None = None,
+    ) -> int:
+        """A digest holding `held` (each with the deadline it now runs to) was posted as
+        `ts`: its cards count as posted, their tiers' clocks start; the digest's id."""
+        with self.store.transaction() as session:
+            digest_id = digests.record(
+                session,
+                channel,
+                ts,
+                at or self.clock(),
+                [pending.card_id for pending, _ in held],
+                permalink,
+            )
+            for pending, _ in held:
+                outbox.sent(session, pending.item_id, cards.CARD_POST)
+            tiers.start_clocks(
+                session,
+                [_clock_of(pending, deadline) for pending, deadline in held if deadline],
+            )
+        return digest_id
+
+    def digest(self, digest_id: int) -> DigestRecord | None:
+        with self.store.reading() as session:
+            return digests.find(session, digest_id)
 
     def card_permalink(self, pending: PendingCard, permalink: str) -> None:
         with self.store.transaction() as session:
@@ -222,6 +284,10 @@ def heartbeat(renew: Callable[[], None], what: str, every: float | None) -> Iter
     finally:
         stop.set()
         heart.join()
+
+
+def _clock_of(pending: PendingCard, deadline: datetime) -> tiers.Clock:
+    return tiers.Clock(pending.escalation.id, pending.tier, deadline)
 
 
 def _card(found: EscalationRecord | None, card_id: int) -> CardRecord | None:

@@ -58,6 +58,27 @@ class Escalations(AgentValues):
         The policy routes it (ladder, starting tier, deadlines, quorum) and, for an
         approval it may decide alone, decides it at once: no card, the agent's answer in
         `decision:{id}` within milliseconds."""
+        new, evaluation, raw = self._prepare(escalation)
+        escalation_id = new.id
+        if new.decided is not None:
+            return self._decided_by_policy(new, evaluation, raw)
+        with self.store.transaction() as session:
+            created = escalations.insert(session, new) is not None
+            if created and raw is not None:
+                self._keep_raw(session, escalation_id, *raw)
+        with self.store.reading() as session:
+            record = self._existing(session, escalation_id)
+        if created:
+            self._emit(ServiceEvent("opened", f"agent:{record.agent}", record.task_id, record.id))
+        else:  # the same id again: an agent asking again after a restart
+            self._redeliver_decision(record)
+        return record, created
+
+    def _prepare(
+        self, escalation: Escalation
+    ) -> tuple[NewEscalation, Evaluation, tuple[Escalation, dict[str, str]] | None]:
+        """What the policy says of it, redacted, its placeholders saved in Redis: ready to
+        store (the raw copy too, under `store_raw`)."""
         policy = self.policy
         try:
             evaluation = evaluate(policy, policy_request(escalation))
@@ -73,19 +94,7 @@ class Escalations(AgentValues):
         # agent's values. A retry of the same escalation numbers it the same way.
         self._save_placeholders(escalation_id, placeholders, decided=new.decided is not None)
         raw = (escalation, placeholders) if rules.store_raw else None
-        if new.decided is not None:
-            return self._decided_by_policy(new, evaluation, raw)
-        with self.store.transaction() as session:
-            created = escalations.insert(session, new) is not None
-            if created and raw is not None:
-                self._keep_raw(session, escalation_id, *raw)
-        with self.store.reading() as session:
-            record = self._existing(session, escalation_id)
-        if created:
-            self._emit(ServiceEvent("opened", f"agent:{record.agent}", record.task_id, record.id))
-        else:  # the same id again: an agent asking again after a restart
-            self._redeliver_decision(record)
-        return record, created
+        return new, evaluation, raw
 
     def _save_placeholders(
         self, escalation_id: str, placeholders: dict[str, str], *, decided: bool
@@ -138,7 +147,9 @@ class Escalations(AgentValues):
             channel=start.channel,
             at=now,
             policy_version=self.policy.version,
-            next_action_at=now + deadline,
+            # Until its card is posted (which starts the clock afresh), the deadline runs
+            # from now plus the time a card may take to be posted.
+            next_action_at=now + deadline + self.policy.delivery.unposted_grace,
             page=self.paging and start.page,
             ladder=evaluation.ladder,
             route=evaluation.route,

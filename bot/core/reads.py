@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bot import ids
 from bot.control import ControlPlaneError
 from bot.core.base import ServiceBase
-from bot.db import audit, controls, escalations, reviews, upkeep
+from bot.db import audit, controls, digests, escalations, reviews, upkeep
 from bot.errors import InvalidId, UnknownEscalation, UnknownTask
 from bot.fleet import FleetView
 from bot.keys import ALL
@@ -112,9 +114,16 @@ class Reads(ServiceBase):
                 found = escalations.find(session, escalation_id)
             else:
                 found = escalations.newest_of_task(session, task_id)
-        if found is None:
-            return None
-        posted = [card for card in found.cards if card.ts is not None]
+            if found is None:
+                return None
+            # A card posted in a digest: its words go to the digest's thread.
+            posted = [
+                replace(card, ts=digests.ts_of(session, card.digest_id))
+                if card.ts is None and card.digest_id is not None
+                else card
+                for card in found.cards
+            ]
+        posted = [card for card in posted if card.ts is not None]
         return found, (posted[-1] if posted else None)
 
 

@@ -5,7 +5,7 @@ together, so callers hold one object."""
 from __future__ import annotations
 
 from bot.core.decisions import Decisions
-from bot.core.escalations import Escalations
+from bot.core.intake_batch import BatchOpening
 from bot.core.overrides import Overrides
 from bot.core.paging import Paging
 from bot.core.policy_changes import PolicyChanges
@@ -21,7 +21,7 @@ from bot.core.triggers import Triggers
 
 class EscalationService(
     Triggers,
-    Escalations,
+    BatchOpening,  # Escalations, a batch at a time too
     Decisions,
     ReviewVerdicts,  # before Overrides: a flag pauses through it
     Overrides,

@@ -169,10 +169,15 @@ class Sweep(ServiceBase):
         # The deadline the escalation was given at intake (its severity's) wins over the
         # tier's own, even if the policy changed since.
         deadline = escalation.ack_timeout or following.ack_timeout
-        plan.climbs.append(Climb(escalation.id, following.name, now + deadline))
+        # It runs from the new card's posting; until then, from now plus the time a card
+        # may take to be posted (so a card Slack never takes still climbs).
+        grace = self.policy.delivery.unposted_grace
+        plan.climbs.append(Climb(escalation.id, following.name, now + deadline + grace))
         if pages:
             plan.pages.append(escalation.id)
-        plan.cards.append(NewCard(escalation.id, following.name, following.channel))
+        plan.cards.append(
+            NewCard(escalation.id, following.name, following.channel, escalation.severity)
+        )
         return pages
 
     def _plan_climb(

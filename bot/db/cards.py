@@ -19,14 +19,23 @@ _CARDS = CardRow.__table__
 CARD_POST = "post"
 
 
+# The outbox's rank of each severity: the most severe card goes out first.
+RANKS = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+
+
+def rank(severity: str | None) -> int:
+    return RANKS.get(severity or "medium", 2)
+
+
 @dataclass(frozen=True)
 class NewCard:
     escalation_id: str
     tier: str
     channel: str
+    severity: str | None = None
 
 
-def _card(row: Row[Any]) -> CardRecord:
+def card_record(row: Row[Any]) -> CardRecord:
     return CardRecord(
         tier=row.tier,
         channel=row.channel,
@@ -35,6 +44,7 @@ def _card(row: Row[Any]) -> CardRecord:
         superseded=row.superseded,
         posted_at=row.posted_at,
         id=row.id,
+        digest_id=row.digest_id,
     )
 
 
@@ -47,7 +57,7 @@ _CARDS_OF = (
 
 def cards_of(session: Session, escalation_id: str) -> list[CardRecord]:
     rows = session.connection().execute(_CARDS_OF, {"p_escalation_id": escalation_id})
-    return [_card(row) for row in rows]
+    return [card_record(row) for row in rows]
 
 
 def add_cards(session: Session, cards: Sequence[NewCard], at: datetime) -> None:
@@ -70,7 +80,7 @@ def add_cards(session: Session, cards: Sequence[NewCard], at: datetime) -> None:
     outbox.add(
         session,
         [
-            NewItem(Topic.CARD, str(card_id), card.escalation_id, CARD_POST)
+            NewItem(Topic.CARD, str(card_id), card.escalation_id, CARD_POST, rank(card.severity))
             for card_id, card in zip(rows.scalars(), cards, strict=True)
         ],
         at,
@@ -86,10 +96,13 @@ def supersede_cards(session: Session, escalation_ids: Sequence[str]) -> None:
         )
 
 
-def card_posted(session: Session, card_id: int, ts: str, at: datetime) -> None:
-    session.connection().execute(
-        update(_CARDS).where(_CARDS.c.id == card_id).values(ts=ts, posted_at=at)
-    )
+def card_posted(
+    session: Session, card_id: int, ts: str, at: datetime, permalink: str | None = None
+) -> None:
+    values: dict[str, object] = {"ts": ts, "posted_at": at}
+    if permalink is not None:
+        values["permalink"] = permalink
+    session.connection().execute(update(_CARDS).where(_CARDS.c.id == card_id).values(**values))
 
 
 def card_permalink(session: Session, card_id: int, permalink: str) -> None:

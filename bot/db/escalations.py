@@ -16,7 +16,7 @@ from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from bot.db import approvals, outbox
-from bot.db.cards import NewCard, add_cards, cards_of
+from bot.db.cards import NewCard, add_cards, card_record, cards_of
 from bot.db.engine import upsert
 from bot.db.models import CardRow, EscalationRow
 from bot.db.outbox import NewItem, Topic
@@ -146,6 +146,30 @@ def find(session: Session, escalation_id: str) -> EscalationRecord | None:
     return _complete(session, row)
 
 
+def find_many(session: Session, escalation_ids: Sequence[str]) -> dict[str, EscalationRecord]:
+    """`find` for many at once, in a few statements (the Slack worker's claim of a batch)."""
+    if not escalation_ids:
+        return {}
+    wanted = list(dict.fromkeys(escalation_ids))
+    connection = session.connection()
+    rows = list(connection.execute(select(*_ESCALATIONS.c).where(_ESCALATIONS.c.id.in_(wanted))))
+    cards: dict[str, list[CardRecord]] = {}
+    for card in connection.execute(
+        select(*_CARDS.c).where(_CARDS.c.escalation_id.in_(wanted)).order_by(_CARDS.c.id)
+    ):
+        cards.setdefault(card.escalation_id, []).append(card_record(card))
+    pages = outbox.page_states(session, wanted)
+    return {
+        row.id: record_of(
+            row,
+            cards.get(row.id, ()),
+            pages.get(row.id),
+            approvals.of(session, row.id) if (row.approvals_needed or 1) > 1 else (),
+        )
+        for row in rows
+    }
+
+
 def exists(session: Session, escalation_id: str) -> bool:
     row = (
         session.connection()
@@ -163,12 +187,8 @@ def task_of(session: Session, escalation_id: str) -> str | None:
     )
 
 
-def insert(session: Session, new: NewEscalation) -> EscalationRecord | None:
-    """Insert it with its first card (and its page, when its tier pages) unless the id
-    exists, in one statement (INSERT … ON CONFLICT DO NOTHING RETURNING); None when
-    another writer got there first. The record comes without its cards."""
-    connection = session.connection()
-    values = {
+def values_of(new: NewEscalation) -> dict[str, Any]:
+    return {
         "id": new.id,
         "task_id": new.task_id,
         "agent": new.agent,
@@ -193,18 +213,37 @@ def insert(session: Session, new: NewEscalation) -> EscalationRecord | None:
         "decided_at": new.at if new.decided else None,
         "decision_rule": new.decision_rule,
     }
+
+
+def owe_delivery(session: Session, news: Sequence[NewEscalation]) -> None:
+    """Their first cards (and pages, at a paging tier); none for what the policy decided."""
+    waiting = [new for new in news if not new.decided]
+    if not waiting:
+        return
+    add_cards(
+        session,
+        [NewCard(new.id, new.tier, new.channel, new.severity) for new in waiting],
+        waiting[0].at,
+    )
+    for new in waiting:
+        if new.page:
+            owe_pages(session, [new.id], new.at)
+
+
+def insert(session: Session, new: NewEscalation) -> EscalationRecord | None:
+    """Insert it with its first card (and its page, when its tier pages) unless the id
+    exists, in one statement (INSERT … ON CONFLICT DO NOTHING RETURNING); None when
+    another writer got there first. The record comes without its cards."""
+    connection = session.connection()
     row = connection.execute(
         upsert(connection.dialect.name, _ESCALATIONS)
-        .values(values)
+        .values(values_of(new))
         .on_conflict_do_nothing(index_elements=[_ESCALATIONS.c.id])
         .returning(*_ESCALATIONS.c)
     ).first()
     if row is None:
         return None
-    if not new.decided:  # the policy decided it: no card, nobody to page
-        add_cards(session, [NewCard(new.id, new.tier, new.channel)], new.at)
-        if new.page:
-            owe_pages(session, [new.id], new.at)
+    owe_delivery(session, [new])
     return record_of(row)
 
 

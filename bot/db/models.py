@@ -103,6 +103,21 @@ class CardRow(Base):
     superseded: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime]
     posted_at: Mapped[datetime | None]
+    # The digest it went out in (a low or medium card in a flood): `ts` stays unset.
+    digest_id: Mapped[int | None] = mapped_column(ForeignKey("digests.id"), index=True)
+
+
+class DigestRow(Base):
+    """One message standing for many low and medium cards of one channel."""
+
+    __tablename__ = "digests"
+    __table_args__ = (UniqueConstraint("channel", "ts"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    ts: Mapped[str | None] = mapped_column(String(32))
+    posted_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
 
 
 class OutboxRow(Base):
@@ -133,6 +148,8 @@ class OutboxRow(Base):
     claimed_until: Mapped[datetime | None]
     claimed_by: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime]
+    # Claimed lowest first: a card's is its severity's (critical 0 … low 3).
+    rank: Mapped[int] = mapped_column(default=0, server_default=text("0"))
 
 
 class ControlRow(Base):

@@ -42,6 +42,8 @@ class OutboxItem:
     sent: str | None
     attempts: int
     last_error: str | None
+    rank: int = 0
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class NewItem:
     key: str
     escalation_id: str | None
     wanted: str
+    rank: int = 0  # claimed lowest first (a card's severity)
 
 
 def backoff(attempts: int, *, rng: random.Random | None = None) -> timedelta:
@@ -69,6 +72,8 @@ def _item(row: Row[tuple[object, ...]]) -> OutboxItem:
         sent=row.sent,
         attempts=row.attempts or 0,
         last_error=row.last_error,
+        rank=row.rank or 0,
+        created_at=row.created_at,
     )
 
 
@@ -87,6 +92,7 @@ def add(session: Session, items: Sequence[NewItem], at: datetime) -> None:
                     "attempts": 0,
                     "next_attempt_at": at,
                     "created_at": at,
+                    "rank": item.rank,
                 }
                 for item in items
             ],
@@ -113,13 +119,14 @@ def claim(
     owner: str,
     limit: int,
 ) -> list[OutboxItem]:
-    """The due rows of `topic`, oldest first, leased to `owner` until now + lease."""
+    """The due rows of `topic`, lowest rank first (a card's severity), then oldest,
+    leased to `owner` until now + lease."""
     connection = session.connection()
     free = (_OUTBOX.c.claimed_until.is_(None)) | (_OUTBOX.c.claimed_until < now)
     due = select(_OUTBOX.c.id).where(
         _OUTBOX.c.topic == topic.value, _OUTBOX.c.next_attempt_at <= now, free
     )
-    due = due.order_by(_OUTBOX.c.next_attempt_at, _OUTBOX.c.id).limit(limit)
+    due = due.order_by(_OUTBOX.c.rank, _OUTBOX.c.created_at, _OUTBOX.c.id).limit(limit)
     if connection.dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
     rows = connection.execute(
@@ -128,7 +135,7 @@ def claim(
         .values(claimed_until=now + lease, claimed_by=owner)
         .returning(*_OUTBOX.c)
     )
-    return sorted((_item(row) for row in rows), key=lambda item: item.id)
+    return sorted((_item(row) for row in rows), key=lambda item: (item.rank, item.id))
 
 
 def renew(session: Session, ids: Sequence[int], *, owner: str, until: datetime) -> None:
@@ -185,6 +192,16 @@ def failed(
         )
     )
     return attempts, delay
+
+
+def release(session: Session, ids: Sequence[int], owner: str) -> None:
+    """Give back rows claimed but not attempted (their channel is paced): due as before."""
+    if ids:
+        session.connection().execute(
+            update(_OUTBOX)
+            .where(_OUTBOX.c.id.in_(list(ids)), _OUTBOX.c.claimed_by == owner)
+            .values(claimed_until=None, claimed_by=None)
+        )
 
 
 def settle(session: Session, topic: Topic, key: str) -> None:

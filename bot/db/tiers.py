@@ -96,6 +96,40 @@ _STOP = (
 )
 
 
+@dataclass(frozen=True)
+class Clock:
+    """A tier's card was posted: its deadline runs to `next_action_at` from now."""
+
+    escalation_id: str
+    tier: str
+    next_action_at: datetime
+
+
+_START = (
+    _ESCALATIONS.update()
+    .where(
+        _ESCALATIONS.c.id == bindparam("p_id"),
+        _ESCALATIONS.c.tier == bindparam("p_tier"),
+        _ESCALATIONS.c.state == "open",
+        _ESCALATIONS.c.next_action_at.is_not(None),
+    )
+    .values(next_action_at=bindparam("p_next"))
+)
+
+
+def start_clocks(session: Session, clocks: Sequence[Clock]) -> None:
+    """Each escalation still open in the card's tier runs to its new deadline (one
+    acknowledged, decided or climbed on meanwhile keeps what it has)."""
+    if clocks:
+        session.connection().execute(
+            _START,
+            [
+                {"p_id": c.escalation_id, "p_tier": c.tier, "p_next": c.next_action_at}
+                for c in clocks
+            ],
+        )
+
+
 def climb(session: Session, climbs: Sequence[Climb], at: datetime) -> None:
     """Move each escalation to its next tier (its new cards are added apart)."""
     if climbs:

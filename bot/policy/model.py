@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from bot.policy.conditions import Condition
+from bot.policy.delivery import Delivery
 from bot.policy.fields import (
     CHANNEL,
     DecideAs,
@@ -176,6 +177,7 @@ class Policy(BaseModel):
     reviews: dict[str, Annotated[float, AfterValidator(check_rate)]] = Field(default_factory=dict)
     triggers: list[Trigger] = Field(default_factory=list)
     redaction: Redaction = Field(default_factory=Redaction)
+    delivery: Delivery = Field(default_factory=Delivery)
     on_final_timeout: Literal["reject", "terminate", "none"] = "reject"
     version: str = Field(default="", exclude=True)
     _router: Router = PrivateAttr(default_factory=lambda: Router(()))

@@ -18,6 +18,7 @@ from bot.policy import Policy, PolicyHolder, holder_of
 from bot.redaction import Redactor
 from bot.slack.client import is_permanent, slack_error
 from bot.slack.outage import reported
+from bot.slack.pacing import ChannelPacer
 from bot.streams import StreamConsumer
 from bot.validation import one_line
 
@@ -34,10 +35,13 @@ class AgentEventsRelay(StreamConsumer):
         slack: WebClient,
         reads: Reads,
         policy: Policy | PolicyHolder,
+        *,
+        pacer: ChannelPacer | None = None,
         **options: Any,
     ) -> None:
         super().__init__(client, keys.agent_events, **options)
         self.slack = slack
+        self.pacer = pacer or ChannelPacer()
         self.reads = reads
         self.policies = holder_of(policy)
 
@@ -80,6 +84,7 @@ class AgentEventsRelay(StreamConsumer):
                 if view.agent
                 else f"🤖 *{escape(event.task_id)}*: {said}"
             )
+        self.pacer.take(channel)
         try:
             self.slack.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text)
         except Exception as exc:

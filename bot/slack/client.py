@@ -14,6 +14,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from bot.errors import ConfigError
 from bot.redaction.outgoing import RulesSource
 from bot.slack.outage import Outage, OutageWatch, quiet_sdk_failures, reported
+from bot.slack.pacing import ChannelPacer, PacingWatch
 from bot.slack.redacting import RedactingWebClient
 
 log = logging.getLogger(__name__)
@@ -30,9 +31,11 @@ def make_web_client(
     timeout: int = 10,
     outage: Outage | None = None,
     rules: RulesSource | None = None,
+    pacer: ChannelPacer | None = None,
 ) -> WebClient:
     """`outage` is told how every call ended (share one across a process's clients);
-    with `rules`, what people read is redacted before it is sent."""
+    with `rules`, what people read is redacted before it is sent; with `pacer`, a 429
+    holds its channel there for Retry-After."""
     client = WebClient(token=token, base_url=base_url, timeout=timeout)
     if rules is not None:
         client = RedactingWebClient(token=token, base_url=base_url, timeout=timeout)
@@ -40,6 +43,8 @@ def make_web_client(
     # 429 waits for Retry-After; a 5xx is tried once more (slack_sdk already retries a
     # dropped connection once). Beyond that, the caller keeps the work and retries later.
     # The outage watch goes last: it is asked only about attempts nobody retries.
+    if pacer is not None:
+        client.retry_handlers.append(PacingWatch(pacer))
     client.retry_handlers.extend(
         [
             RateLimitErrorRetryHandler(max_retry_count=2),
@@ -74,6 +79,7 @@ def check_token(client: WebClient) -> dict[str, str] | None:
             log.warning("Slack is unreachable (%s); starting anyway, cards wait for it", exc)
         return None
     return {
+        "url": response.get("url", ""),
         "user_id": response.get("user_id", ""),
         "bot_id": response.get("bot_id", ""),
         "team_id": response.get("team_id", ""),

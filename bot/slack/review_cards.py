@@ -14,15 +14,24 @@ from bot.core.review_delivery import PendingReview, ReviewDelivery, review_chann
 from bot.policy import PolicyHolder
 from bot.slack.client import slack_error
 from bot.slack.outage import reported
+from bot.slack.pacing import ChannelPacer
 
 log = logging.getLogger(__name__)
 
 
 class ReviewCards:
-    def __init__(self, client: WebClient, reviews: ReviewDelivery, policies: PolicyHolder) -> None:
+    def __init__(
+        self,
+        client: WebClient,
+        reviews: ReviewDelivery,
+        policies: PolicyHolder,
+        *,
+        pacer: ChannelPacer | None = None,
+    ) -> None:
         self.client = client
         self.reviews = reviews
         self.policies = policies
+        self.pacer = pacer or ChannelPacer()
 
     def post_owed(self, before_each: Callable[[], object] = lambda: None) -> int:
         """Post the review cards owed; `before_each` runs before each post (the worker
@@ -40,6 +49,7 @@ class ReviewCards:
     def _post(self, pending: PendingReview) -> bool:
         channel = review_channel(self.policies.current, pending)
         card = review_card(pending.review, pending.escalation)
+        self.pacer.take(channel)
         try:
             response = self.client.chat_postMessage(
                 channel=channel,

@@ -1,5 +1,6 @@
-"""Delivers to Slack what the database says is owed: unposted cards, then unposted review
-cards, then card refreshes and announcements for the audit rows after the cursor.
+"""Delivers to Slack what the database says is owed: unposted cards (most severe first,
+each channel paced, low and medium ones as digests in a flood), then unposted review
+cards, then card and digest redraws and announcements for the audit rows after the cursor.
 
 Woken by this process's own actions (after `gather` seconds, so that a burst becomes one
 delivery), and every `poll_interval` seconds for the rest: another replica, the
@@ -11,19 +12,24 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
+from dataclasses import replace
 from datetime import datetime
 
 from slack_sdk import WebClient
 
 from blocks.card import Card
+from blocks.digest import digest_capacity, digest_message
 from blocks.messages import announcement, merge_announcements
 from bot.clock import Clock, utcnow
 from bot.core.delivery import ChatDelivery, PendingCard
+from bot.core.delivery_plan import Send, deadline_of, plan
 from bot.core.review_delivery import ReviewDelivery
 from bot.policy import Policy, PolicyHolder, holder_of
 from bot.records import CARD_CHANGING_ACTIONS, AuditAction, AuditRecord
 from bot.slack.client import is_permanent, slack_error
 from bot.slack.outage import reported
+from bot.slack.pacing import ChannelPacer
 from bot.slack.render import render_card
 from bot.slack.review_cards import ReviewCards
 
@@ -36,6 +42,11 @@ class _Retry(Exception):
     """Stop following the audit log for now; the next tick starts at the same row."""
 
 
+class _Paced(Exception):
+    """The announcement's channel cannot take a message yet: come back for it, and post
+    the cards owed meanwhile (redrawing the batch's cards again is harmless)."""
+
+
 class SlackWorker:
     def __init__(
         self,
@@ -46,6 +57,8 @@ class SlackWorker:
         poll_interval: float = 1.0,
         gather: float = 0.1,
         clock: Clock = utcnow,
+        pacer: ChannelPacer | None = None,
+        workspace_url: str | None = None,
     ) -> None:
         self.client = client
         self.delivery = delivery
@@ -54,15 +67,23 @@ class SlackWorker:
         self.gather = gather
         self.clock = clock
         self._wake = threading.Event()
+        # One pacer for every thread of the process that posts (pass it around).
+        self.pacer = pacer or ChannelPacer()
+        self._workspace_url = workspace_url
+        self._retry_at: float | None = None  # monotonic: a paced channel's next token
         reviews = ReviewDelivery(delivery.store, delivery.owner, clock=delivery.clock)
-        self.review_cards = ReviewCards(client, reviews, self.policies)
+        self.review_cards = ReviewCards(client, reviews, self.policies, pacer=self.pacer)
 
     def wake(self, _event: object = None) -> None:
         self._wake.set()
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
-            if self._wake.wait(self.poll_interval) and self.gather > 0:
+            wait = self.poll_interval
+            if self._retry_at is not None:
+                wait = min(wait, max(self._retry_at - time.monotonic(), 0.0))
+                self._retry_at = None
+            if self._wake.wait(wait) and self.gather > 0:
                 stop.wait(self.gather)  # let a burst of actions gather into one delivery
             self._wake.clear()
             try:
@@ -80,16 +101,44 @@ class SlackWorker:
     # ---------------------------------------------------------------- cards
 
     def post_cards(self) -> int:
-        """Post the cards owed, each drawn from its escalation's state at that moment; the
-        batch's lease is renewed meanwhile, so a short lease is safe."""
+        """Post the cards owed, most severe first, then oldest, each channel paced; low and
+        medium ones as digests in a flood. Each card is drawn from its escalation's state
+        at that moment; the batch's lease is renewed meanwhile, so a short lease is safe.
+        What a paced channel cannot take yet is given back, still owed, in its place."""
         batch = self.delivery.claim_cards()
+        if not batch:
+            return 0
         posted = 0
+        unsent: list[PendingCard] = []
         with self.delivery.holding(batch):
-            for claimed in batch:
-                pending = self.delivery.current(claimed)
-                if pending is not None and self._post_card(pending):
-                    posted += 1
+            now = self.clock()
+            todo = plan(
+                batch,
+                digest_over=self.policies.current.delivery.digest_over,
+                now=now,
+                digest_capacity=digest_capacity,
+            )
+            unsent += todo.held
+            if todo.wake_at is not None:
+                self._retry((todo.wake_at - now).total_seconds())
+            for send in todo.sends:
+                wait = self.pacer.try_take(send.channel, urgent=send.urgent)
+                if wait > 0:
+                    unsent += send.cards
+                    self._retry(wait)
+                elif send.digest:
+                    posted += self._post_digest(send)
+                else:
+                    pending = self.delivery.current(send.cards[0])
+                    if pending is not None and self._post_card(pending):
+                        posted += 1
+            self.delivery.release(unsent)
         return posted
+
+    def _retry(self, seconds: float) -> None:
+        """Come back in `seconds` (a paced channel's next token, a digest's gathering)."""
+        at = time.monotonic() + max(seconds, 0.01)
+        self._retry_at = at if self._retry_at is None else min(self._retry_at, at)
 
     def post_reviews(self) -> int:
         """Post the review cards owed, a few at a time; an escalation card that falls due
@@ -103,7 +152,11 @@ class SlackWorker:
     def _post_card(self, pending: PendingCard) -> bool:
         now = self.clock()
         card_view = next((c for c in pending.escalation.cards if c.id == pending.card_id), None)
-        card = render_card(self.policies.current, pending.escalation, card_view, now)
+        deadline = deadline_of(self.policies.current, pending, now)
+        shown = pending.escalation
+        if deadline is not None:  # the card shows the deadline its posting starts
+            shown = replace(shown, next_action_at=deadline)
+        card = render_card(self.policies.current, shown, card_view, now)
         try:
             response = self.client.chat_postMessage(
                 channel=pending.channel,
@@ -123,12 +176,72 @@ class SlackWorker:
                 )
             return False
         ts = response["ts"]
-        self.delivery.card_posted(pending, ts)
-        permalink = self._permalink(pending.channel, ts)
-        if permalink:
-            self.delivery.card_permalink(pending, permalink)
+        derived = self._derived_permalink(pending.channel, ts)
+        self.delivery.card_posted(pending, ts, deadline=deadline, permalink=derived, at=now)
+        if derived is None:
+            permalink = self._permalink(pending.channel, ts)
+            if permalink:
+                self.delivery.card_permalink(pending, permalink)
         self._redraw_if_changed(pending, card, now)
         return True
+
+    def _post_digest(self, send: Send) -> int:
+        """One digest for `send.cards` (their claim-time state; drawn again at once if any
+        changed meanwhile). Their tiers' clocks start at its posting."""
+        now = self.clock()
+        policy = self.policies.current
+        held = [(card, deadline_of(policy, card, now)) for card in send.cards]
+        items = [
+            replace(card.escalation, next_action_at=deadline) if deadline else card.escalation
+            for card, deadline in held
+        ]
+        first = min((deadline for _, deadline in held if deadline), default=None)
+        message = digest_message(items, tier=send.cards[0].tier, deadline=first)
+        try:
+            response = self.client.chat_postMessage(
+                channel=send.channel,
+                blocks=message.blocks,
+                text=message.text,
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+        except Exception as exc:
+            for card in send.cards:
+                self.delivery.card_failed(card, slack_error(exc))
+            if not reported(self.client, exc):
+                log.warning(
+                    "digest of %d card(s) for %s not posted (%s); retrying",
+                    len(send.cards),
+                    send.channel,
+                    slack_error(exc),
+                )
+            return 0
+        ts = response["ts"]
+        permalink = self._derived_permalink(send.channel, ts)
+        digest_id = self.delivery.digest_posted(send.channel, ts, held, permalink=permalink, at=now)
+        try:
+            self.redraw_digest(digest_id, unless=message)
+        except Exception as exc:
+            if not reported(self.client, exc):
+                log.warning("digest %d not redrawn (%s)", digest_id, slack_error(exc))
+        return len(send.cards)
+
+    def redraw_digest(self, digest_id: int, *, unless: Card | None = None) -> None:
+        """Draw a digest again from its escalations as they are now (a decision, a climb):
+        it never shows as waiting what is handled. A failure is raised, for the audit
+        follower to try again."""
+        digest = self.delivery.digest(digest_id)
+        if digest is None or digest.ts is None:
+            return
+        deadlines = [view.next_action_at for view in digest.items if view.next_action_at]
+        message = digest_message(
+            digest.items, tier=digest.tier, deadline=min(deadlines, default=None)
+        )
+        if unless is not None and message.blocks == unless.blocks:
+            return
+        self.client.chat_update(
+            channel=digest.channel, ts=digest.ts, blocks=message.blocks, text=message.text
+        )
 
     def _redraw_if_changed(self, pending: PendingCard, posted: Card, now: datetime) -> None:
         """A decision (or climb) that landed while the card was being posted found no card
@@ -148,6 +261,21 @@ class SlackWorker:
             if not reported(self.client, exc):
                 log.warning("card for %s not redrawn (%s)", view.id, slack_error(exc))
 
+    def _derived_permalink(self, channel: str, ts: str) -> str | None:
+        """A message's permalink as Slack forms it (the workspace's URL, the channel, the
+        ts without its dot): no chat.getPermalink per card. None if the URL is unknown."""
+        if self._workspace_url is None:
+            try:
+                url = self.client.auth_test().get("url")
+            except Exception as exc:
+                if not reported(self.client, exc):
+                    log.warning("no workspace URL (%s)", slack_error(exc))
+                return None
+            self._workspace_url = str(url) if url else ""
+        if not self._workspace_url:
+            return None
+        return f"{self._workspace_url.rstrip('/')}/archives/{channel}/p{ts.replace('.', '')}"
+
     def _permalink(self, channel: str, ts: str) -> str | None:
         try:
             return self.client.chat_getPermalink(channel=channel, message_ts=ts).get("permalink")
@@ -156,18 +284,24 @@ class SlackWorker:
                 log.warning("no permalink for %s/%s (%s)", channel, ts, slack_error(exc))
             return None
 
-    def refresh_cards(self, escalation_id: str) -> None:
+    def refresh_cards(self, escalation_id: str) -> set[int]:
+        """Draw the escalation's posted cards again; the digests holding any of its cards,
+        for the caller to draw again (once for a batch of changes)."""
         view = self.delivery.escalation(escalation_id)
         if view is None:
-            return
+            return set()
         now = self.clock()
+        digests: set[int] = set()
         for card_view in view.cards:
+            if card_view.digest_id is not None:
+                digests.add(card_view.digest_id)
             if card_view.ts is None:
                 continue  # drawn from the current state when it is posted
             card = render_card(self.policies.current, view, card_view, now)
             self.client.chat_update(
                 channel=card_view.channel, ts=card_view.ts, blocks=card.blocks, text=card.text
             )
+        return digests
 
     # ---------------------------------------------------------------- the audit log
 
@@ -196,6 +330,8 @@ class SlackWorker:
         batch is skipped rather than blocking everything after it."""
         try:
             self.deliver(records)
+        except _Paced as exc:
+            raise _Retry from exc
         except Exception as exc:
             failures = self.delivery.cursor_failed(slack_error(exc))
             first, last = records[0].seq, records[-1].seq
@@ -225,15 +361,28 @@ class SlackWorker:
             for r in records
             if r.escalation_id and r.action in CARD_CHANGING_ACTIONS
         ]
+        digests: set[int] = set()
         for escalation_id in dict.fromkeys(touched):
-            self.refresh_cards(escalation_id)
+            digests |= self.refresh_cards(escalation_id)
+        for digest_id in sorted(digests):
+            self.redraw_digest(digest_id)
         reviewed = [(r.detail or {})["review"] for r in records if _is_verdict(r)]
         for review_id in dict.fromkeys(reviewed):
             self.review_cards.redraw(review_id)
         found = [message for record in records if (message := announcement(record))]
-        for message in merge_announcements(found):
+        channel = self.policies.current.first_tier.channel
+        for index, message in enumerate(merge_announcements(found)):
+            # An announcement is paced as low and medium cards are: it never takes the
+            # tokens kept for high and critical cards.
+            if index == 0:  # none posted yet: come back rather than hold the cards up
+                wait = self.pacer.try_take(channel, urgent=False)
+                if wait > 0:
+                    self._retry(wait)
+                    raise _Paced
+            else:  # the batch's others follow the first: none is posted twice
+                self.pacer.take(channel, urgent=False)
             self.client.chat_postMessage(
-                channel=self.policies.current.first_tier.channel,
+                channel=channel,
                 blocks=message.blocks,
                 text=message.text,
                 unfurl_links=False,

@@ -25,6 +25,8 @@ from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
+from tests.support.rate_limit import ChannelRateLimit
+
 BOT_USER_ID = "UBOTFAKE"
 BOT_ID = "BBOTFAKE"
 BOT_NAME = "escbot"
@@ -487,7 +489,10 @@ class FakeSlack:
         valid_tokens: set[str] | None = None,
         channels: set[str] | None = None,
         socket_mode_url: str | None = None,
+        rate_limit: ChannelRateLimit | bool | None = True,
     ) -> None:
+        """`rate_limit`: Slack's per-channel limit by default; None (or False) for none."""
+        self.rate_limit = ChannelRateLimit() if rate_limit is True else rate_limit or None
         self.groups: dict[str, list[str]] = groups if groups is not None else {}
         self.valid_tokens = valid_tokens
         self.channels = channels
@@ -780,6 +785,9 @@ class FakeSlack:
         params.pop("token", None)
         call = Call(method, params, time.time(), token=token)
         failure = self._take_failure(method)
+        if failure is None and self.rate_limit is not None:
+            wait = self.rate_limit.retry_after(method, params.get("channel"))
+            failure = _Failure(429, wait, None) if wait is not None else None
         if failure is not None:
             return self._fail(call, failure)
         body = self._answer(method, params, token)
