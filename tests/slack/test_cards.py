@@ -6,11 +6,20 @@ import json
 import threading
 
 import pytest
+from sqlalchemy import select
 
 from blocks.actions import Action, Callback
+from bot.db.models import CardRow
 from tests.conftest import ADMIN, GROUP_MEMBER, OPERATOR, STRANGER
 from tests.slack.conftest import Bot, response_url_of, wait_until
 from tests.support.fake_slack import Message
+
+
+def _permalink(bot: Bot, card: Message) -> str | None:
+    with bot.store.reading() as session:
+        return session.execute(
+            select(CardRow.permalink).where(CardRow.channel == card.channel, CardRow.ts == card.ts)
+        ).scalar_one_or_none()
 
 
 def card_text(message: Message) -> str:
@@ -63,7 +72,13 @@ def test_the_card_carries_what_a_reviewer_needs(bot: Bot) -> None:
         Action.ESCALATE,
     ]
     assert card.channel == "C0TRIAGE" and data["task_id"] in card.text
-    bot.fake.wait_for("chat.getPermalink", lambda c: c.params.get("message_ts") == card.ts)
+    # Its permalink is derived (the workspace's URL from auth.test), not asked for.
+    expected = f"https://fake-slack.test/archives/{card.channel}/p{card.ts.replace('.', '')}"
+    permalink = wait_until(
+        lambda: _permalink(bot, card), what="the card's permalink in the database"
+    )
+    assert permalink == expected
+    assert not bot.fake.calls("chat.getPermalink")
 
 
 def test_approve_updates_the_card_in_place_and_tells_the_agent(bot: Bot) -> None:
