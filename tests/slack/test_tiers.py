@@ -47,6 +47,8 @@ tiers:
     ack_timeout: {t}s
     page: true
 on_final_timeout: reject
+delivery:
+  unposted_grace: {t}s  # a card Slack does not take holds its tier's clock this long
 """
 
 
