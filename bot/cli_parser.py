@@ -81,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=3000, help="HTTP port (default 3000)")
     serve.add_argument("--host", default="0.0.0.0", help="HTTP address (default 0.0.0.0)")
     serve.add_argument("--no-migrate", action="store_true", help="do not migrate on start")
+    serve.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        metavar="N",
+        help="serve /metrics on this port too (Socket Mode has no other HTTP port)",
+    )
 
     sub.add_parser("migrate", help="create the database or bring it to the newest revision")
     schema = sub.add_parser("schema", help="print the JSON Schemas of the contracts")
