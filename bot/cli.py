@@ -119,6 +119,10 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         from bot.cli_audit import run_audit
 
         return run_audit(settings, args)
+    if args.command == "report":
+        from bot.cli_report import run_report
+
+        return run_report(settings, args)
     return _control(settings, args)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from bot.cli_policy import add_policy_parser
+from bot.cli_report import add_report_parser
 from bot.clock import parse_iso
 from bot.errors import InvalidId
 from bot.ids import check_id
@@ -100,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     export.add_argument("--since", type=_since, help="only rows at or after this ISO 8601 time")
     export.add_argument("--output", "-o", type=Path, help="file to write (default stdout)")
+
+    add_report_parser(sub)
 
     for verb in verbs_for("cli"):
         _add_verb(sub, verb)
