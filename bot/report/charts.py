@@ -5,6 +5,7 @@ and the calibration curve. A chart with nothing to show says so, drawn all the s
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Sequence
 
 from matplotlib.axes import Axes
@@ -17,12 +18,14 @@ MINUTE = 60.0
 # Minutes: the histogram's edges, evenly spaced on a log scale from a few seconds to a day.
 EDGES = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 240, 480, 1440)
 MAX_SERIES = 8
+_METADATA = re.compile(r"<metadata>.*?</metadata>", re.DOTALL)
 
 
 def _svg(figure: Figure) -> str:
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg", bbox_inches="tight")
     text = buffer.getvalue()
+    text = _METADATA.sub("", text)  # the creator and date: nothing a reader needs
     return text[text.index("<svg") :]  # inline: no XML declaration or DOCTYPE
 
 
