@@ -31,8 +31,22 @@ def log_ids(
     return {key: value for key, value in given.items() if value}
 
 
+class _JsonLines(JsonFormatter):
+    """Writes the traceback a filter left in `exc_text` (redacted) rather than formatting
+    the exception again from `exc_info`, as the text form does."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if not (record.exc_info and record.exc_text):
+            return super().format(record)
+        exc_info, record.exc_info = record.exc_info, None
+        try:
+            return super().format(record)
+        finally:
+            record.exc_info = exc_info
+
+
 def json_formatter() -> logging.Formatter:
-    return JsonFormatter(
+    return _JsonLines(
         "%(asctime)s %(levelname)s %(name)s %(message)s",
         rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
         datefmt="%Y-%m-%dT%H:%M:%S%z",
