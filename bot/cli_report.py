@@ -11,10 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from bot.clock import parse_iso, utcnow
-from bot.control import connect
-from bot.db.store import Store
-from bot.keys import KeyNames
-from bot.report import build_report, read_report_data
 from bot.settings import Settings
 
 _AGO = re.compile(r"^([0-9]{1,5})([mhdw])$")
@@ -49,6 +45,11 @@ def add_report_parser(sub: Any) -> None:
 
 
 def run_report(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.control import connect
+    from bot.db.store import Store
+    from bot.keys import KeyNames
+    from bot.report import build_report, read_report_data
+
     until = utcnow()
     since = until - args.since if isinstance(args.since, timedelta) else args.since
     store = Store.from_url(settings.database_url)

@@ -54,17 +54,17 @@ def json_formatter() -> logging.Formatter:
     )
 
 
-def configure_logging(level: int, log_format: str = "text", stream: Any = None) -> None:
-    """The root logger's one handler, writing `log_format` (`text` or `json`)."""
+def configure_logging(
+    level: int, log_format: str = "text", stream: Any = None, *, force: bool = False
+) -> None:
+    """The root logger's one handler, writing `log_format` (`text` or `json`). Like
+    `logging.basicConfig`, it leaves a root logger that has handlers already alone
+    (a host application's, pytest's) unless `force`."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(
         json_formatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
     )
-    root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
-    root.addHandler(handler)
-    root.setLevel(level)
+    logging.basicConfig(level=level, handlers=[handler], force=force)
 
 
 def log_event(event: ServiceEvent) -> None:

@@ -21,7 +21,7 @@ def written() -> Iterator[io.StringIO]:
     root = logging.getLogger()
     before, level = list(root.handlers), root.level
     out = io.StringIO()
-    configure_logging(logging.INFO, "json", out)
+    configure_logging(logging.INFO, "json", out, force=True)
     redact_logs(lambda: Redaction().rules)
     yield out
     for handler in list(root.handlers):
@@ -75,7 +75,7 @@ def test_text_stays_the_default_form() -> None:
     root = logging.getLogger()
     before = list(root.handlers)
     try:
-        configure_logging(logging.INFO, "text", out)
+        configure_logging(logging.INFO, "text", out, force=True)
         logging.getLogger("escbot").info("hello", extra=log_ids(task_id="t1"))
     finally:
         for handler in list(root.handlers):
