@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -176,19 +176,22 @@ class _Groups:
         self.overall = Figures(days)
         self.task_types: dict[str, Figures] = {}
         self.agents: dict[str, Figures] = {}
+        self._trios: dict[tuple[str | None, str | None], tuple[Figures, Figures, Figures]] = {}
 
-    def each(self, agent: str | None, task_type: str | None) -> Iterable[Figures]:
-        yield self.overall
-        yield self.task_types.setdefault(task_type or UNKNOWN, Figures(self.days))
-        yield self.agents.setdefault(agent or UNKNOWN, Figures(self.days))
+    def each(self, agent: str | None, task_type: str | None) -> tuple[Figures, Figures, Figures]:
+        trio = self._trios.get((agent, task_type))
+        if trio is None:
+            by_type = self.task_types.setdefault(task_type or UNKNOWN, Figures(self.days))
+            by_agent = self.agents.setdefault(agent or UNKNOWN, Figures(self.days))
+            trio = self._trios[(agent, task_type)] = (self.overall, by_type, by_agent)
+        return trio
 
 
 def outcome_of(escalation: EscalationFacts) -> str | None:
-    if escalation.state in ("open", "acknowledged"):
-        return None
-    if escalation.state == "approved" and escalation.edited:
+    state = escalation.state
+    if state == "approved" and escalation.edited:
         return "edited"
-    return escalation.state if escalation.state in OUTCOMES else None
+    return state if state in OUTCOMES else None  # None: still open
 
 
 def by_person(escalation: EscalationFacts) -> bool:
@@ -199,15 +202,17 @@ def build_report(data: ReportData) -> Report:
     days = max((data.until - data.since).total_seconds() / 86400, 1 / 86400)
     groups = _Groups(days)
     bands: dict[str, list[list[int]]] = defaultdict(lambda: [[0, 0] for _ in range(BANDS)])
-    daily: dict[date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    daily: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for e in data.escalations:
-        _escalation(groups, e)
-        daily[e.created_at.date()][e.task_type or UNKNOWN] += 1
-        if e.confidence is not None and by_person(e) and outcome_of(e) is not None:
+        outcome = _escalation(groups, e)
+        daily[e.day][e.task_type or UNKNOWN] += 1
+        if e.confidence is not None and outcome is not None and by_person(e):
             band = min(int(max(e.confidence, 0.0) * BANDS), BANDS - 1)
+            approved = outcome in ("approved", "edited")
             for key in (e.agent, "all"):
-                bands[key][band][0] += 1
-                bands[key][band][1] += outcome_of(e) in ("approved", "edited")
+                counts = bands[key][band]
+                counts[0] += 1
+                counts[1] += approved
     _recovery(groups, data)
     for review in data.reviews:
         if review.verdict is None:
@@ -235,28 +240,27 @@ def build_report(data: ReportData) -> Report:
         groups.task_types,
         groups.agents,
         calibration,
-        {day: dict(counts) for day, counts in daily.items()},
+        {date.fromisoformat(day): dict(counts) for day, counts in daily.items()},
     )
 
 
-def _escalation(groups: _Groups, e: EscalationFacts) -> None:
+def _escalation(groups: _Groups, e: EscalationFacts) -> str | None:
+    """Counted into its three groups; its outcome (None while open)."""
     outcome = outcome_of(e)
-    ack = (e.acknowledged_at - e.created_at).total_seconds() if e.acknowledged_at else None
-    decided = (
-        (e.decided_at - e.created_at).total_seconds()
-        if e.decided_at is not None and by_person(e) and outcome is not None
-        else None
-    )
-    policy = outcome is not None and e.decided_by == "policy" and e.decision_rule is not None
+    ack = None if e.ack_seconds is None else max(e.ack_seconds, 0.0)
+    decided = e.decision_seconds if outcome is not None and by_person(e) else None
+    decided = None if decided is None else max(decided, 0.0)
+    policy = outcome is not None and e.decided_by == "policy" and e.policy_rule
     for figures in groups.each(e.agent, e.task_type):
         figures.escalations += 1
         if ack is not None:
-            figures.ack.append(max(ack, 0.0))
+            figures.ack.append(ack)
         if decided is not None:
-            figures.decision.append(max(decided, 0.0))
+            figures.decision.append(decided)
         if outcome is not None:
             figures.outcomes[outcome] += 1
         figures.policy_decided += policy
+    return outcome
 
 
 def _recovery(groups: _Groups, data: ReportData) -> None:
