@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.clock import parse_iso, utcnow
+from bot.errors import ConfigError
 from bot.settings import Settings
 
 _AGO = re.compile(r"^([0-9]{1,5})([mhdw])$")
@@ -52,6 +53,8 @@ def run_report(settings: Settings, args: argparse.Namespace) -> int:
 
     until = utcnow()
     since = until - args.since if isinstance(args.since, timedelta) else args.since
+    if since >= until:
+        raise ConfigError(f"--since {since.isoformat(timespec='seconds')} is not in the past")
     store = Store.from_url(settings.database_url)
     client = connect(settings.redis_url)
     try:

@@ -247,6 +247,8 @@ def test_escbot_report_writes_json_and_refuses_a_bad_window(
     assert written["overall"]["escalations"] == 7
     assert set(written) == {"since", "until", "days", "overall", "by_task_type", "by_agent",
                             "calibration", "daily"}  # fmt: skip
+    assert escbot(["report", "--since", "2999-01-01T00:00:00Z"]) == 2
+    assert "is not in the past" in capsys.readouterr().err
     with pytest.raises(SystemExit) as stopped:
         escbot(["report", "--since", "soon"])
     assert stopped.value.code == 2

@@ -51,3 +51,15 @@ def test_charts_with_nothing_to_show_say_so(fixture: Report, tmp_path: Path) -> 
         for name in CHARTS:
             picture = browser.page.locator(f"#chart-{name} svg").screenshot()
             assert drawn_share(picture) > 0.005, name
+
+
+def test_names_are_drawn_as_plain_text(fixture: Report) -> None:  # noqa: F811
+    odd = "$refund_"
+    figures = fixture.by_task_type["refund"]
+    daily = {day: {odd: sum(counts.values())} for day, counts in fixture.daily.items()}
+    calibration = {"$agent": fixture.calibration["billing-agent"], "_hidden": []}
+    renamed = Report(
+        fixture.since, fixture.until, fixture.overall, {odd: figures}, {}, calibration, daily
+    )
+    html = render_html(renamed)  # a lone `$` is no mathematics, and nothing raises
+    assert html.count("<svg") == len(CHARTS) and "$refund_" in html

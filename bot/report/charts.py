@@ -21,6 +21,12 @@ MAX_SERIES = 8
 _METADATA = re.compile(r"<metadata>.*?</metadata>", re.DOTALL)
 
 
+def _label(name: str) -> str:
+    """A name as plain text: matplotlib reads `$…$` as mathematics (and refuses a lone
+    `$`), and a legend label starting with `_` is hidden."""
+    return name.replace("$", r"\$").lstrip("_") or "?"
+
+
 def _svg(figure: Figure) -> str:
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg", bbox_inches="tight")
@@ -76,7 +82,7 @@ def daily_escalations(report: Report) -> str:
             ]
             if not any(counts):
                 continue
-            axes.bar(labels, counts, bottom=bottom, label=name)
+            axes.bar(labels, counts, bottom=bottom, label=_label(name))
             bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
         axes.set_ylabel("escalations opened")
         axes.legend(fontsize=8, loc="upper left")
@@ -114,7 +120,7 @@ def calibration(report: Report) -> str:
         ]
         if points:
             xs, ys = zip(*points, strict=True)
-            axes.plot(xs, ys, marker="o", label=agent)
+            axes.plot(xs, ys, marker="o", label=_label(agent))
             drawn = True
     if drawn:
         axes.plot([0, 1], [0, 1], linestyle="--", color="grey", label="calibrated")
