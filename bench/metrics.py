@@ -130,6 +130,11 @@ def seed(url: str, client: redis.Redis, prefix: str, count: int) -> None:
                 for i in range(2000)
             ],
         )  # fmt: skip
+    if store.engine.dialect.name == "postgresql":  # what autovacuum does after a bulk load
+        with store.engine.connect() as connection:
+            connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
+                "VACUUM ANALYZE"
+            )
     store.dispose()
     keys = KeyNames(prefix)
     pipe = client.pipeline(transaction=False)
