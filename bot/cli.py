@@ -22,9 +22,10 @@ from bot.control import ControlPlaneError
 from bot.core.reconcile import ReconcileReport
 from bot.errors import ConfigError, ControlPlaneUnavailable, EscbotError
 from bot.keys import ALL
+from bot.logs import configure_logging
 from bot.policy import UNAVAILABLE_VERSION, Policy, UnavailablePolicy, load_policy
 from bot.records import EscalationShown, Overview, TaskStatus
-from bot.settings import Settings, load_settings
+from bot.settings import Settings, load_settings, read_settings
 from bot.summaries import (
     PlainStyle,
     overview_sections,
@@ -44,9 +45,9 @@ _CREATES_DATABASE = frozenset({"migrate", "serve"})
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.command == "serve" else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    configure_logging(
+        logging.INFO if args.command == "serve" else logging.WARNING,
+        read_settings()[0].log_format,  # a malformed value is named by the command itself
     )
     for noisy in ("alembic", "apscheduler", "slack_bolt", "slack_sdk"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -56,7 +57,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bot.serve import serve_from_environment
 
             return serve_from_environment(
-                http=args.http, host=args.host, port=args.port, migrate=not args.no_migrate
+                http=args.http,
+                host=args.host,
+                port=args.port,
+                migrate=not args.no_migrate,
+                metrics_port=args.metrics_port,
             )
         settings = load_settings()
         return _dispatch(settings, args)
@@ -120,6 +125,10 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         from bot.cli_audit import run_audit
 
         return run_audit(settings, args)
+    if args.command == "report":
+        from bot.cli_report import run_report
+
+        return run_report(settings, args)
     return _control(settings, args)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from bot.cli_policy import add_policy_parser
+from bot.cli_report import add_report_parser
 from bot.clock import parse_iso
 from bot.errors import InvalidId
 from bot.ids import check_id
@@ -81,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=3000, help="HTTP port (default 3000)")
     serve.add_argument("--host", default="0.0.0.0", help="HTTP address (default 0.0.0.0)")
     serve.add_argument("--no-migrate", action="store_true", help="do not migrate on start")
+    serve.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        metavar="N",
+        help="serve /metrics on this port too (Socket Mode has no other HTTP port)",
+    )
 
     sub.add_parser("migrate", help="create the database or bring it to the newest revision")
     schema = sub.add_parser("schema", help="print the JSON Schemas of the contracts")
@@ -93,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     export.add_argument("--since", type=_since, help="only rows at or after this ISO 8601 time")
     export.add_argument("--output", "-o", type=Path, help="file to write (default stdout)")
+
+    add_report_parser(sub)
 
     for verb in verbs_for("cli"):
         _add_verb(sub, verb)

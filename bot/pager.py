@@ -27,6 +27,7 @@ from pagerduty import EventsApiV2Client
 
 from blocks.text import compact_json, fit
 from bot.core import EscalationService, PageJob
+from bot.logs import log_ids
 from bot.policy.redaction import rules_source
 from bot.records import EscalationRecord
 from bot.redaction import RedactionRules
@@ -155,7 +156,11 @@ class Pager:
             except Exception as exc:
                 error = describe(exc)
                 log.warning(
-                    "pager: %s of %s failed (%s); retrying", job.action, job.escalation.id, error
+                    "pager: %s of %s failed (%s); retrying",
+                    job.action,
+                    job.escalation.id,
+                    error,
+                    extra=log_ids(escalation_id=job.escalation.id, task_id=job.escalation.task_id),
                 )
                 self.service.page_done(job, error=error)
                 continue

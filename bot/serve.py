@@ -23,6 +23,8 @@ from bot.db import migrate as migrations
 from bot.db.engine import make_engine
 from bot.errors import ConfigError
 from bot.intake import Intake
+from bot.logs import log_event
+from bot.metrics import METRICS_PATH, ServiceMetrics, StateGauges, render, serve_metrics
 from bot.outcomes import OutcomesReader
 from bot.pager import Pager
 from bot.policy import Policy, PolicyHolder, load_policy
@@ -78,10 +80,20 @@ def check_start_up(
     return policy
 
 
-def serve_from_environment(*, http: bool, host: str, port: int, migrate: bool) -> int:
+def serve_from_environment(
+    *, http: bool, host: str, port: int, migrate: bool, metrics_port: int | None = None
+) -> int:
     settings, malformed = read_settings()
     policy = check_start_up(settings, http=http, malformed=malformed)
-    return serve(settings, http=http, host=host, port=port, migrate=migrate, policy=policy)
+    return serve(
+        settings,
+        http=http,
+        host=host,
+        port=port,
+        migrate=migrate,
+        policy=policy,
+        metrics_port=metrics_port,
+    )
 
 
 def serve(
@@ -92,6 +104,7 @@ def serve(
     port: int,
     migrate: bool,
     policy: Policy | None = None,
+    metrics_port: int | None = None,
 ) -> int:
     from bot.slack.agent_events import AgentEventsRelay
     from bot.slack.app import create_app
@@ -123,6 +136,8 @@ def serve(
     owner = default_consumer()
     delivery = ChatDelivery(runtime.store, owner)
     runtime.service.adopt_policy(policy)  # records a change made while the bot was down
+    metrics = start_metrics(runtime, policies)
+    runtime.service.listeners.append(log_event)
     worker = SlackWorker(
         client,
         delivery,
@@ -144,7 +159,10 @@ def serve(
         rules=rules,
     )
 
-    stop_front = _start_front(app, settings, http=http, host=host, port=port, runtime=runtime)
+    stop_front = _start_front(
+        app, settings, http=http, host=host, port=port, runtime=runtime, metrics=metrics
+    )
+    stop_metrics = _start_metrics_port(metrics, host, metrics_port)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -210,6 +228,7 @@ def serve(
     finally:
         log.info("escbot stopping")
         stop_front()
+        stop_metrics()
         # Work acknowledged before the front stopped (a kill after its ack) is finished.
         app.listener_runner.listener_executor.shutdown(wait=True)
         scheduler.shutdown(wait=False)
@@ -228,8 +247,38 @@ def _thread(
     return thread
 
 
+def start_metrics(runtime: Runtime, policies: PolicyHolder) -> ServiceMetrics:
+    """The service's events counted, and the gauges read from the store and Redis."""
+    metrics = ServiceMetrics(label_limit=runtime.settings.metrics_label_limit)
+    runtime.service.listeners.append(metrics)
+    metrics.registry.register(
+        StateGauges(runtime.store, runtime.redis, runtime.keys, lambda: policies.current)
+    )
+    return metrics
+
+
+def _start_metrics_port(metrics: ServiceMetrics, host: str, port: int | None) -> Callable[[], None]:
+    if port is None:
+        return lambda: None
+    try:
+        bound, stop = serve_metrics(metrics.registry, host, port)
+    except OSError as exc:
+        raise ConfigError(
+            f"--metrics-port {port}: cannot listen on {host}:{port} ({exc.strerror})"
+        ) from None
+    log.info("metrics on http://%s:%d/metrics", host, bound)
+    return stop
+
+
 def _start_front(
-    app: App, settings: Settings, *, http: bool, host: str, port: int, runtime: Runtime
+    app: App,
+    settings: Settings,
+    *,
+    http: bool,
+    host: str,
+    port: int,
+    runtime: Runtime,
+    metrics: ServiceMetrics,
 ) -> Callable[[], None]:
     if http:
         from bot.slack.front import SlackFront
@@ -239,6 +288,7 @@ def _start_front(
         front = SlackFront(
             app, settings.slack_signing_secret.get_secret_value(), lambda: health(runtime)
         )
+        front.routes[METRICS_PATH] = lambda: _metrics_answer(metrics)
         try:
             server = SlackHTTPServer(front, host, port)
         except OSError as exc:
@@ -306,6 +356,11 @@ def _keep_connecting(handler: SocketModeHandler, stop: threading.Event, socket: 
             log.error("%s", exc.message)
             return
         delay = min(delay * 2, 30.0)
+
+
+def _metrics_answer(metrics: ServiceMetrics) -> tuple[int, dict[str, Sequence[str]], str]:
+    content_type, body = render(metrics.registry)
+    return 200, {"content-type": [content_type]}, body
 
 
 def health(runtime: Runtime) -> dict[str, str]:

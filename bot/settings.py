@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ssl
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,6 +25,8 @@ _ENV_NAMES = {
     "sweep_interval": "ESCBOT_SWEEP_INTERVAL",
     "ssl_cert_file": "SSL_CERT_FILE",
     "requests_ca_bundle": "REQUESTS_CA_BUNDLE",
+    "log_format": "ESCBOT_LOG_FORMAT",
+    "metrics_label_limit": "ESCBOT_METRICS_LABEL_LIMIT",
 }
 _FIELD_OF = {name: field for field, name in _ENV_NAMES.items()}
 
@@ -51,6 +53,11 @@ class Settings(BaseSettings):
     requests_ca_bundle: Path | None = Field(default=None, alias="REQUESTS_CA_BUNDLE")
     policy_path: Path = Field(default=Path("policy.yaml"), alias="ESCBOT_POLICY")
     sweep_interval: float = Field(default=5.0, alias="ESCBOT_SWEEP_INTERVAL", gt=0, le=3600)
+    log_format: Literal["text", "json"] = Field(default="text", alias="ESCBOT_LOG_FORMAT")
+    # Distinct task types (and trigger names) a metric label keeps; later ones: `other`.
+    metrics_label_limit: int = Field(
+        default=50, alias="ESCBOT_METRICS_LABEL_LIMIT", ge=1, le=10_000
+    )
 
     @field_validator(
         "slack_bot_token",

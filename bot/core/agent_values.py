@@ -15,6 +15,7 @@ from bot.control import ControlPlaneError
 from bot.core.base import ServiceBase
 from bot.db import raw_escalations
 from bot.errors import ControlPlaneUnavailable, InvalidInput
+from bot.logs import log_ids
 from bot.records import EscalationRecord
 from bot.redaction import PLACEHOLDER, UnknownPlaceholders, restore
 
@@ -64,5 +65,10 @@ class AgentValues(ServiceBase):
         try:
             return self._restored(escalation.id, args)
         except (InvalidInput, ControlPlaneUnavailable) as exc:
-            log.warning("decision %s: edited arguments sent as stored: %s", escalation.id, exc)
+            log.warning(
+                "decision %s: edited arguments sent as stored: %s",
+                escalation.id,
+                exc,
+                extra=log_ids(escalation_id=escalation.id, task_id=escalation.task_id),
+            )
             return args

@@ -33,6 +33,7 @@ from bot.errors import (
     UnknownEscalation,
 )
 from bot.fleet import Fleet
+from bot.logs import log_ids
 from bot.policy import Policy, PolicyHolder, Role, holder_of
 from bot.records import (
     ActionResult,
@@ -278,7 +279,17 @@ class ServiceBase:
             control=change.control,
             keys=tuple(keys),
         )
-        self._emit(ServiceEvent(change.event, actor, change.task_id, change.escalation_id, result))
+        self._emit(
+            ServiceEvent(
+                change.event,
+                actor,
+                change.task_id,
+                change.escalation_id,
+                result,
+                escalation=change.escalation,
+                audit=record,
+            )
+        )
         if failure is not None:
             raise ControlPlaneUnavailable(
                 f"Audit row {record.seq} ({change.action}) is recorded, but Redis could not "
@@ -371,4 +382,11 @@ class ServiceBase:
             try:
                 listener(event)
             except Exception:
-                log.exception("listener %r failed on %s", listener, event.kind)
+                log.exception(
+                    "listener %r failed on %s",
+                    listener,
+                    event.kind,
+                    extra=log_ids(
+                        escalation_id=event.escalation_id, task_id=event.task_id, actor=event.actor
+                    ),
+                )

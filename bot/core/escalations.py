@@ -69,7 +69,11 @@ class Escalations(AgentValues):
         with self.store.reading() as session:
             record = self._existing(session, escalation_id)
         if created:
-            self._emit(ServiceEvent("opened", f"agent:{record.agent}", record.task_id, record.id))
+            self._emit(
+                ServiceEvent(
+                    "opened", f"agent:{record.agent}", record.task_id, record.id, escalation=record
+                )
+            )
         else:  # the same id again: an agent asking again after a restart
             self._redeliver_decision(record)
         return record, created

@@ -76,7 +76,14 @@ class BatchOpening(Escalations):
             if item.new.id in stored:
                 answers[item.index] = Opened(created=True)
                 new = item.new
-                self._emit(ServiceEvent("opened", f"agent:{new.agent}", new.task_id, new.id))
+                opened = {
+                    "task_type": new.task_type or "",
+                    "severity": new.severity,
+                    "kind": new.kind,
+                }
+                self._emit(
+                    ServiceEvent("opened", f"agent:{new.agent}", new.task_id, new.id, detail=opened)
+                )
             else:  # the same id again: an agent asking again after a restart
                 with self.store.reading() as session:
                     existing = self._existing(session, item.new.id)

@@ -95,4 +95,13 @@ class Paging(ServiceBase):
                         "dedup_key": record.id,
                     },
                 )
-        self._emit(ServiceEvent("paged", "system", record.task_id, record.id))
+        result = "skipped" if skipped else "sent" if error is None else "failed"
+        self._emit(
+            ServiceEvent(
+                "paged",
+                "system",
+                record.task_id,
+                record.id,
+                detail={"event": job.action, "result": result},
+            )
+        )

@@ -90,9 +90,19 @@ class Sweep(ServiceBase):
                     escalation_id=None,
                     for_seq=records[-1].seq,
                 )
+        before = {e.id: e for e in due}
         for record in records:
             kind = "escalated" if record.action == AuditAction.ESCALATE else "expired"
-            self._emit(ServiceEvent(kind, "policy", record.task_id, record.escalation_id))
+            self._emit(
+                ServiceEvent(
+                    kind,
+                    "policy",
+                    record.task_id,
+                    record.escalation_id,
+                    escalation=before.get(record.escalation_id or ""),
+                    audit=record,
+                )
+            )
         return SweepReport(
             climbed=tuple(climb.escalation_id for climb in plan.climbs),
             expired=tuple(plan.expiries),

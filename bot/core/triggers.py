@@ -24,7 +24,7 @@ from bot.db.firings import NewFiring
 from bot.policy import evaluate
 from bot.policy.fields import format_duration
 from bot.policy.triggers import Trigger
-from bot.records import AuditAction
+from bot.records import AuditAction, EscalationRecord
 from bot.signal_windows import Fired, SignalWindows, member_of
 
 log = logging.getLogger("bot.triggers")
@@ -63,8 +63,10 @@ class Triggers(Escalations):
                 return None
             entries, effects, done = self._act(session, trigger, fired, now)
             escalation_id = None
+            opened: EscalationRecord | None = None
             if "escalate" in trigger.then:
-                escalation_id = self._escalate(session, trigger, fired, task_type, detail, now)
+                opened = self._escalate(session, trigger, fired, task_type, detail, now)
+                escalation_id = opened.id
                 firings.note_escalation(session, firing_id, escalation_id)
                 done.append("escalate")
             entries.insert(0, self._entry(trigger, fired, detail, escalation_id, done, now))
@@ -83,9 +85,15 @@ class Triggers(Escalations):
                     for_seq=records[-1].seq,
                 )
         for record in records:
-            self._emit(ServiceEvent(str(record.action), "policy", record.task_id, escalation_id))
-        if escalation_id is not None:
-            self._emit(ServiceEvent("opened", "policy", fired.task_id, escalation_id))
+            self._emit(
+                ServiceEvent(
+                    str(record.action), "policy", record.task_id, escalation_id, audit=record
+                )
+            )
+        if opened is not None:
+            self._emit(
+                ServiceEvent("opened", "policy", fired.task_id, opened.id, escalation=opened)
+            )
         return Firing(fired.trigger, fired.subject, firing_id, tuple(done), escalation_id)
 
     def recover_firings(self, windows: SignalWindows) -> int:
@@ -188,7 +196,7 @@ class Triggers(Escalations):
         task_type: str | None,
         detail: dict[str, object],
         now: datetime,
-    ) -> str:
+    ) -> EscalationRecord:
         escalation = Escalation.model_validate(
             {
                 "task_id": fired.task_id,
@@ -206,8 +214,9 @@ class Triggers(Escalations):
         )
         escalation_id = ids.new_escalation_id()
         evaluation = evaluate(self.policy, policy_request(escalation))
-        escalations.insert(session, self._new(escalation, escalation_id, evaluation, now))
-        return escalation_id
+        record = escalations.insert(session, self._new(escalation, escalation_id, evaluation, now))
+        assert record is not None  # a new ULID: nobody stored it first
+        return record
 
     def _entry(
         self,

@@ -44,6 +44,17 @@ class EscalationRow(Base):
     """One escalation. `state` is open, acknowledged, or its outcome once decided."""
 
     __tablename__ = "escalations"
+    __table_args__ = (
+        # The past-SLA gauge: unacknowledged ones by severity and deadline rule, by age.
+        Index(
+            "ix_escalations_open_sla",
+            "state",
+            "severity",
+            "ladder",
+            "ack_timeout_seconds",
+            "created_at",
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
     task_id: Mapped[str] = mapped_column(String(128), index=True)
@@ -57,7 +68,7 @@ class EscalationRow(Base):
     state: Mapped[str] = mapped_column(String(16), index=True)
     tier: Mapped[str] = mapped_column(String(64))
     tier_entered_at: Mapped[datetime]
-    created_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(index=True)  # the report's window
     policy_version: Mapped[str] = mapped_column(String(32))
     acknowledged_by: Mapped[str | None] = mapped_column(String(200))
     acknowledged_at: Mapped[datetime | None]

@@ -117,9 +117,17 @@ def _all_texts(value: Any) -> Iterator[str]:
             yield from _all_texts(item)
 
 
+# The attributes every LogRecord has; anything else on a record came with `extra=`.
+_RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+}
+
+
 class RedactingFilter(logging.Filter):
     """Log records redacted before any handler writes them: the message as formatted,
-    and the exception text. Each line is its own scope."""
+    the fields given with `extra=` (a JSON log line writes them out), and the exception
+    text. Each line is its own scope."""
 
     def __init__(self, rules: RulesSource) -> None:
         super().__init__()
@@ -135,9 +143,18 @@ class RedactingFilter(logging.Filter):
             return True
         redactor = Redactor(rules)
         redactor.reserve(message)
+        extras = {k: v for k, v in vars(record).items() if k not in _RECORD_ATTRIBUTES}
+        for value in extras.values():
+            for text in _all_texts(value):
+                redactor.reserve(text)
         redacted = redactor.text(message)
         if redacted != message:
             record.msg, record.args = redacted, None
+        for key, value in extras.items():
+            if isinstance(value, str):
+                setattr(record, key, redactor.text(value))
+            elif isinstance(value, list | dict):
+                setattr(record, key, redactor.value(value))
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:

@@ -25,6 +25,7 @@ from bot.clock import Clock, utcnow
 from bot.core.delivery import ChatDelivery, PendingCard
 from bot.core.delivery_plan import Send, deadline_of, plan
 from bot.core.review_delivery import ReviewDelivery
+from bot.logs import log_ids
 from bot.policy import Policy, PolicyHolder, holder_of
 from bot.records import CARD_CHANGING_ACTIONS, AuditAction, AuditRecord
 from bot.slack.client import is_permanent, slack_error
@@ -173,6 +174,9 @@ class SlackWorker:
                     pending.escalation.id,
                     slack_error(exc),
                     int(delay.total_seconds()),
+                    extra=log_ids(
+                        escalation_id=pending.escalation.id, task_id=pending.escalation.task_id
+                    ),
                 )
             return False
         ts = response["ts"]
@@ -259,7 +263,12 @@ class SlackWorker:
             )
         except Exception as exc:
             if not reported(self.client, exc):
-                log.warning("card for %s not redrawn (%s)", view.id, slack_error(exc))
+                log.warning(
+                    "card for %s not redrawn (%s)",
+                    view.id,
+                    slack_error(exc),
+                    extra=log_ids(escalation_id=view.id, task_id=view.task_id),
+                )
 
     def _derived_permalink(self, channel: str, ts: str) -> str | None:
         """A message's permalink as Slack forms it (the workspace's URL, the channel, the
