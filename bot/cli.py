@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
-        level=logging.INFO if args.command == "serve" else logging.WARNING,
+        level=logging.INFO if args.command in ("serve", "sandbox") else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     for noisy in ("alembic", "apscheduler", "slack_bolt", "slack_sdk"):
@@ -51,6 +51,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return serve_from_environment(
                 http=args.http, host=args.host, port=args.port, migrate=not args.no_migrate
+            )
+        if args.command == "sandbox":  # its own settings: nothing to configure
+            from bot.sandbox.run import sandbox
+
+            return sandbox(
+                port=args.port, demo_agents=args.demo, policy_file=args.policy, host=args.host
             )
         settings = load_settings()
         return _dispatch(settings, args)
