@@ -84,3 +84,12 @@ def test_the_sandbox_in_a_browser(sandbox: SandboxProcess, browser_page: Page) -
     expect(refusal).to_contain_text("Nothing was changed")
     expect(page.locator("#messages .msg", has_text="demo-2 killed")).to_have_count(0)
     shot(page, "07-stranger-refused")
+
+    # Every block the bot sent in all of this was drawn (none shown as JSON).
+    for channel in page.locator("#channel-list .channel").all():
+        name = channel.inner_text().split()[1]
+        channel.click()
+        expect(page.locator("#channel-title")).to_have_text(f"#{name}")
+        assert page.locator(".bk-unknown").count() == 0
+
+    assert sandbox.stop() == 0, sandbox.log()  # Ctrl-C: a clean stop
