@@ -4,6 +4,8 @@ and, with `--demo`, the demo agents of `examples/` as processes of their own."""
 
 from __future__ import annotations
 
+import ctypes
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -119,6 +121,12 @@ def start_agents(env: dict[str, str], folder: Path) -> list[subprocess.Popen[byt
         )
         log.close()
     return started
+
+
+def _end_with_parent() -> None:
+    """Linux: the agent is sent SIGTERM if the sandbox dies without stopping it."""
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def stop_agents(agents: list[subprocess.Popen[bytes]]) -> None:

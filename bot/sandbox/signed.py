@@ -78,7 +78,14 @@ class SignedSender:
             return Answer(0, f"the bot did not answer: {exc}")
 
     def slash_command(
-        self, text: str, *, user_id: str, user_name: str, channel_id: str, response_url: str
+        self,
+        text: str,
+        *,
+        user_id: str,
+        user_name: str,
+        channel_id: str,
+        response_url: str,
+        trigger: str,
     ) -> Answer:
         fields = {
             "team_id": TEAM_ID,
@@ -92,7 +99,7 @@ class SignedSender:
             "api_app_id": APP_ID,
             "is_enterprise_install": "false",
             "response_url": response_url,
-            "trigger_id": trigger_id(),
+            "trigger_id": trigger,
         }
         return self.post(urlencode(fields).encode(), FORM)
 

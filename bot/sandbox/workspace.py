@@ -94,6 +94,7 @@ class Workspace:
                 user_name=person.name,
                 channel_id=channel,
                 response_url=self._response_url(person.user_id, channel),
+                trigger=self._trigger(person.user_id),
             )
             self._note_answer(person.user_id, channel, answer)
         elif stripped.startswith("/"):
@@ -118,9 +119,7 @@ class Workspace:
     def click(self, user_id: str, channel_id: str, ts: str, action: JsonDict) -> None:
         person, channel = self.person(user_id), self.channel(channel_id)
         message = self.slack.message(channel, ts)
-        trigger = trigger_id()
-        with self._lock:
-            self._seen.triggers[trigger] = person.user_id
+        trigger = self._trigger(person.user_id)
         answer = self.bot.block_actions(
             user_id=person.user_id,
             user_name=person.name,
@@ -160,6 +159,13 @@ class Workspace:
             self._seen.closed.add(view_id)
 
     # ------------------------------------------------------------ answers
+
+    def _trigger(self, user_id: str) -> str:
+        """A `trigger_id` for this person's action: a modal it opens is theirs."""
+        trigger = trigger_id()
+        with self._lock:
+            self._seen.triggers[trigger] = user_id
+        return trigger
 
     def _response_url(self, user_id: str, channel: str, message_ts: str | None = None) -> str:
         url = self.slack.response_url(channel=channel, message_ts=message_ts)
