@@ -67,13 +67,25 @@ def test_the_sandbox_in_a_browser(sandbox: SandboxProcess, browser_page: Page) -
     shot(page, "05-thread")
     page.click("#thread-close")
 
+    # A button with a confirmation asks first; "Cancel" sends nothing.
+    spike = card(page, "Exception: research")
+    expect(spike).to_be_visible(timeout=WAIT)
+    expect(spike).to_contain_text("cost-spike")
+    spike.get_by_role("button", name="Terminate", exact=True).click()
+    dialog = page.locator("#confirm")
+    expect(dialog).to_be_visible()
+    shot(page, "06-confirm")
+    dialog.locator("#confirm-deny").click()
+    expect(dialog).to_be_hidden()
+    expect(spike.get_by_role("button", name="Terminate", exact=True)).to_be_enabled()
+
     # `/agent kill demo-1`: the announcement in the channel.
     page.fill("#composer", "/agent kill demo-1 demo over")
     page.press("#composer", "Enter")
     announcement = page.locator("#messages .msg.bot", has_text="demo-1 killed by @olivia")
     expect(announcement).to_be_visible(timeout=WAIT)
     expect(announcement).to_contain_text("demo over")
-    shot(page, "06-killed")
+    shot(page, "07-killed")
 
     # A stranger is refused, and nothing changes.
     page.select_option("#who", STRANGER.user_id)
@@ -83,7 +95,7 @@ def test_the_sandbox_in_a_browser(sandbox: SandboxProcess, browser_page: Page) -
     expect(refusal).to_be_visible(timeout=WAIT)
     expect(refusal).to_contain_text("Nothing was changed")
     expect(page.locator("#messages .msg", has_text="demo-2 killed")).to_have_count(0)
-    shot(page, "07-stranger-refused")
+    shot(page, "08-stranger-refused")
 
     # Every block the bot sent in all of this was drawn (none shown as JSON).
     for channel in page.locator("#channel-list .channel").all():

@@ -10,7 +10,10 @@ async function api(path, body) {
   const answer = await fetch(path, { method: "POST", headers: { "Content-Type": "application/json" },
                                      body: JSON.stringify({ user: view.me, ...body }) });
   const data = await answer.json().catch(() => ({}));
-  if (!answer.ok) alert(data.error || `the sandbox answered ${answer.status}`);
+  if (!answer.ok) {
+    alert(data.error || `the sandbox answered ${answer.status}`);
+    view.seen = "";  // redraw: a button disabled by the click is enabled again
+  }
   poll();
   return data;
 }
