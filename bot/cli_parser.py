@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         "sandbox", help="try the bot without Slack: a local page that behaves like Slack"
     )
     sandbox.add_argument("--port", type=int, default=3000, help="the page's port (default 3000)")
-    sandbox.add_argument("--host", default="127.0.0.1", help="the page's address")
+    sandbox.add_argument("--host", default="127.0.0.1", help="the page's address (127.0.0.1)")
     sandbox.add_argument("--demo", action="store_true", help="start the demo agents")
     sandbox.add_argument("--policy", type=Path, help="a policy file (default: a sample one)")
 
