@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+from pathlib import Path
+
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
@@ -11,6 +15,7 @@ from tests.support.sandbox_browser import ARTIFACTS, SandboxProcess, browser_pag
 
 __all__ = ["browser_page", "sandbox"]  # fixtures
 
+DOCS_SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "images" / "sandbox.png"
 WAIT = 60_000  # ms: demo agents start, then escalate (a loaded machine is slow)
 
 
@@ -65,6 +70,8 @@ def test_the_sandbox_in_a_browser(sandbox: SandboxProcess, browser_page: Page) -
         1, timeout=WAIT
     )
     shot(page, "05-thread")
+    if os.environ.get("UPDATE_DOCS_SCREENSHOT"):
+        shutil.copyfile(ARTIFACTS / "05-thread.png", DOCS_SCREENSHOT)
     page.click("#thread-close")
 
     # A button with a confirmation asks first; "Cancel" sends nothing.
