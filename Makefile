@@ -1,11 +1,13 @@
-# `make run` runs the bot, `make test` runs the tests; both set up .venv on first use.
+# `make run` starts the sandbox (the bot against a local Slack-like page, with demo agents),
+# `make serve` runs the bot for Slack, `make test` runs the tests; all set up .venv first.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?= --http
+SANDBOX_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench services
+.PHONY: run serve test lint bench services
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +16,9 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: $(VENV)/.installed
+	$(BIN)/escbot sandbox --demo $(SANDBOX_ARGS)
+
+serve: $(VENV)/.installed
 	$(BIN)/escbot serve $(ARGS)
 
 services:

@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(
-        logging.INFO if args.command == "serve" else logging.WARNING,
+        logging.INFO if args.command in ("serve", "sandbox") else logging.WARNING,
         read_settings()[0].log_format,  # a malformed value is named by the command itself
     )
     for noisy in ("alembic", "apscheduler", "slack_bolt", "slack_sdk"):
@@ -62,6 +62,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 port=args.port,
                 migrate=not args.no_migrate,
                 metrics_port=args.metrics_port,
+            )
+        if args.command == "sandbox":  # its own settings: nothing to configure
+            from bot.sandbox.run import sandbox
+
+            return sandbox(
+                port=args.port, demo_agents=args.demo, policy_file=args.policy, host=args.host
             )
         settings = load_settings()
         return _dispatch(settings, args)

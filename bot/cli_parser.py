@@ -90,6 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve /metrics on this port too (Socket Mode has no other HTTP port)",
     )
 
+    sandbox = sub.add_parser(
+        "sandbox", help="try the bot without Slack: a local page that behaves like Slack"
+    )
+    sandbox.add_argument("--port", type=int, default=3000, help="the page's port (default 3000)")
+    sandbox.add_argument("--host", default="127.0.0.1", help="the page's address (127.0.0.1)")
+    sandbox.add_argument("--demo", action="store_true", help="start the demo agents")
+    sandbox.add_argument("--policy", type=Path, help="a policy file (default: a sample one)")
+
     sub.add_parser("migrate", help="create the database or bring it to the newest revision")
     schema = sub.add_parser("schema", help="print the JSON Schemas of the contracts")
     schema.add_argument("name", nargs="?", help="one contract (default: all)")

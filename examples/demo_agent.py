@@ -128,6 +128,7 @@ def run(guard: TaskGuard, args: argparse.Namespace) -> int:
                 say(f"redirected by {message.author}: {message.text}")
             else:
                 say(f"message from {message.author}: {message.text}")
+                guard.say(f"Noted, I will keep it in mind: “{message.text}”", message.escalation_id)
         if step == args.approval_at:
             refunded = amount = approve_refund(guard, amount, args.approval_timeout, args.approvals)
         say(f"step {step}/{args.steps}: {action}" + (f" (following: {note})" if note else ""))

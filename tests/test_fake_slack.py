@@ -19,8 +19,8 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.webhook import WebhookClient
 
+from bot.sandbox.rate_limit import ChannelRateLimit
 from tests.support.fake_slack import BOT_USER_ID, FakeSlack
-from tests.support.rate_limit import ChannelRateLimit
 from tests.support.slack_requests import SlackRequests
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"

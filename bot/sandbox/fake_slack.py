@@ -1,4 +1,5 @@
-"""A local Slack Web API (and response URLs) served over real HTTP for the real WebClient.
+"""A local Slack Web API (and response URLs) served over real HTTP for the real WebClient:
+the stand-in for Slack that `escbot sandbox` runs the bot against, and the tests too.
 
 Every call is recorded, message `ts` values are assigned like Slack's, Block Kit and
 views are validated with `slack_sdk` models plus the limits Slack enforces on top of
@@ -25,7 +26,7 @@ from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from tests.support.rate_limit import ChannelRateLimit
+from bot.sandbox.rate_limit import ChannelRateLimit
 
 BOT_USER_ID = "UBOTFAKE"
 BOT_ID = "BBOTFAKE"
@@ -184,9 +185,8 @@ def _too_long(limit: int, pointer: str) -> str:
 
 
 def _text_of(node: Any) -> str | None:
-    if isinstance(node, dict) and isinstance(node.get("text"), str):
-        return node["text"]
-    return None
+    text = node.get("text") if isinstance(node, dict) else None
+    return text if isinstance(text, str) else None
 
 
 def _walk(node: Any, pointer: str) -> Iterator[tuple[JsonDict, str]]:
@@ -1024,7 +1024,8 @@ class FakeSlack:
         problems = view_problems(view)
         if problems:
             raise SlackError("invalid_arguments", problems)
-        return view
+        valid: JsonDict = view
+        return valid
 
     def _store_view(self, view: JsonDict, previous: JsonDict | None = None) -> JsonDict:
         with self._changed:
