@@ -7,10 +7,11 @@ PYTEST_ARGS ?=
 
 .PHONY: run test lint bench services
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml sdk/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# escbot-agent (sdk/python) is the bot's dependency too: installed from here, not PyPI.
+	$(BIN)/python -m pip install --quiet -e sdk/python -e '.[dev]'
 	touch $@
 
 run: $(VENV)/.installed

@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from bot.control import client_options
+from escbot_agent.connection import client_options
 
 from .payloads import kill_keys
 

@@ -1,13 +1,15 @@
-"""The contracts agents build on (CONTRACTS §2 and §3), as pydantic models.
+"""The contracts agents build on (CONTRACTS §2 and §3), as pydantic models: the one
+definition, which the bot imports too.
 
-Only pydantic is imported here: agents load these through the SDK.
+Only pydantic is imported here. An action's JSON Schema is checked with `jsonschema` where
+it is installed (the bot always has it; an agent may not, and then the bot checks it when
+the escalation arrives).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-import jsonschema
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -19,7 +21,7 @@ from pydantic import (
     model_serializer,
 )
 
-from bot.ids import ID_PATTERN, check_escalation_id, check_task_id
+from escbot_agent.ids import ID_PATTERN, check_escalation_id, check_task_id
 
 Severity = Literal["low", "medium", "high", "critical"]
 Kind = Literal["approval", "exception", "review"]
@@ -86,11 +88,16 @@ class Action(BaseModel):
     @field_validator("args_schema")
     @classmethod
     def _a_schema(cls, schema: dict[str, Any] | None) -> dict[str, Any] | None:
-        if schema is not None:
-            try:
-                jsonschema.validators.validator_for(schema).check_schema(schema)
-            except jsonschema.SchemaError as exc:
-                raise ValueError(f"not a JSON Schema: {exc.message}") from None
+        if schema is None:
+            return schema
+        try:
+            import jsonschema
+        except ImportError:  # the agent's side without it: the bot checks on intake
+            return schema
+        try:
+            jsonschema.validators.validator_for(schema).check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            raise ValueError(f"not a JSON Schema: {exc.message}") from None
         return schema
 
     @model_serializer(mode="wrap")

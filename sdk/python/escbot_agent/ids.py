@@ -6,7 +6,7 @@ import os
 import re
 import time
 
-from bot.errors import InvalidId
+from escbot_agent.refusals import InvalidId
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 _ID_RE = re.compile(ID_PATTERN)

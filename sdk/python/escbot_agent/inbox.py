@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bot.contracts import InboxEntry
+from escbot_agent.contracts import InboxEntry
 
 from .errors import ControlPlaneUnreachable
 from .payloads import (

@@ -19,7 +19,7 @@ from .fleet import TaskState
 from .payloads import describe
 from .view import GuardView
 
-log = logging.getLogger("bot.agent")
+log = logging.getLogger("escbot_agent")
 
 _monotonic = time.monotonic
 RETRY_MAX = 1.0  # seconds between reconnection attempts, at most

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from bot.contracts import ControlValue
+from escbot_agent.contracts import ControlValue
 
 KillScope = Literal["task", "agent", "all"]
 

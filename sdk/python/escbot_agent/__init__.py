@@ -11,17 +11,17 @@ Loads with nothing but `redis` and `pydantic`: no Slack, SQLAlchemy or APSchedul
 - `is_killed(redis, task_id)`: the original notes' one-line check.
 """
 
-from bot.agent.aio import AsyncTaskGuard
-from bot.agent.errors import (
+from escbot_agent.aio import AsyncTaskGuard
+from escbot_agent.errors import (
     AgentError,
     ControlPlaneUnreachable,
     KillScope,
     PauseTimeout,
     TaskKilled,
 )
-from bot.agent.fleet import TaskState
-from bot.agent.guard import TaskGuard, is_killed
-from bot.agent.payloads import (
+from escbot_agent.fleet import TaskState
+from escbot_agent.guard import TaskGuard, is_killed
+from escbot_agent.payloads import (
     ApprovalOutcome,
     EscalationOptions,
     FailMode,

@@ -17,7 +17,7 @@ from typing import Any, TypeVar, Unpack
 import redis
 import redis.asyncio as aioredis
 
-from bot.contracts import Kind
+from escbot_agent.contracts import Kind
 
 from .aio_client import _wait, connect, is_killed  # noqa: F401  # is_killed: public here too
 from .aio_reader import ReaderTask, stop
@@ -44,7 +44,7 @@ from .payloads import (
 )
 from .protection import Protection
 
-log = logging.getLogger("bot.agent")
+log = logging.getLogger("escbot_agent")
 
 _monotonic = time.monotonic
 T = TypeVar("T")

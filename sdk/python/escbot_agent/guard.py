@@ -19,14 +19,14 @@ from typing import Any
 
 import redis
 
-from bot.control import connect
+from escbot_agent.connection import connect
 
 from .errors import PauseTimeout, TaskKilled
 from .fleet import HEARTBEAT_INTERVAL, HEARTBEAT_TTL
 from .payloads import FailMode, GuardState, InboxMessage, InboxPlan, kill_keys
 from .writes import GuardWrites
 
-log = logging.getLogger("bot.agent")
+log = logging.getLogger("escbot_agent")
 
 _monotonic = time.monotonic
 RETRY_MAX = 1.0  # seconds between reconnection attempts, at most

@@ -23,7 +23,7 @@ from .view import GuardView
 if TYPE_CHECKING:
     from .protection import Protection
 
-log = logging.getLogger("bot.agent")
+log = logging.getLogger("escbot_agent")
 
 _monotonic = time.monotonic
 

@@ -12,8 +12,8 @@ from typing import Any, Literal, TypedDict
 from pydantic import ValidationError
 from redis.typing import EncodableT, FieldT
 
-from bot.clock import iso, utcnow
-from bot.contracts import (
+from escbot_agent.clock import iso, utcnow
+from escbot_agent.contracts import (
     Action,
     AgentEvent,
     Context,
@@ -25,12 +25,12 @@ from bot.contracts import (
     OutcomeEntry,
     Severity,
 )
-from bot.ids import check_escalation_id, check_task_id, new_escalation_id
-from bot.keys import KeyNames
+from escbot_agent.ids import check_escalation_id, check_task_id, new_escalation_id
+from escbot_agent.keys import KeyNames
 
 from .errors import AgentError, ControlPlaneUnreachable
 
-log = logging.getLogger("bot.agent")
+log = logging.getLogger("escbot_agent")
 
 FailMode = Literal["pause", "raise", "continue"]
 GuardState = Literal["starting", "running", "paused", "killed", "unreachable", "closed"]

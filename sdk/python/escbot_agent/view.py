@@ -7,14 +7,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bot.contracts import ControlValue
-from bot.keys import KeyNames
+from escbot_agent.contracts import ControlValue
+from escbot_agent.keys import KeyNames
 
 from .core import GuardCore
 from .fleet import Heartbeat, failure_detail
 from .payloads import FailMode, client_name, describe, resolve_settings
 
-log = logging.getLogger("bot.agent")
+log = logging.getLogger("escbot_agent")
 
 
 class GuardView:

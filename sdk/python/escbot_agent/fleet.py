@@ -9,9 +9,9 @@ import socket
 import time
 from typing import Any, Literal
 
-from bot.clock import iso, utcnow
-from bot.contracts import SIGNAL_DETAIL_LIMIT, SignalEntry
-from bot.keys import KeyNames
+from escbot_agent.clock import iso, utcnow
+from escbot_agent.contracts import SIGNAL_DETAIL_LIMIT, SignalEntry
+from escbot_agent.keys import KeyNames
 
 from .payloads import StreamFields
 

@@ -11,7 +11,7 @@ from typing import Any, Unpack
 
 import redis
 
-from bot.contracts import Kind
+from escbot_agent.contracts import Kind
 
 from .errors import ControlPlaneUnreachable, TaskKilled
 from .fleet import signal_fields

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from bot.contracts import ControlValue, Kind
-from bot.ids import check_task_id
-from bot.keys import KeyNames
+from escbot_agent.contracts import ControlValue, Kind
+from escbot_agent.ids import check_task_id
+from escbot_agent.keys import KeyNames
 
 from .errors import ControlPlaneUnreachable, PauseTimeout, TaskKilled
 from .fleet import TaskState, check_task_type
