@@ -34,3 +34,4 @@ bench: $(VENV)/.installed services
 	$(BIN)/python bench/sweep.py
 	$(BIN)/python bench/agent.py
 	$(BIN)/python bench/audit_verify.py
+	$(BIN)/python bench/sdk.py

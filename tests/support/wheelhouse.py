@@ -24,6 +24,7 @@ from importlib import metadata
 from pathlib import Path
 
 from packaging.requirements import Requirement
+from packaging.tags import sys_tags
 from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,15 +71,19 @@ def _record_hash(data: bytes) -> str:
 def repack(dist: metadata.Distribution, into: Path) -> Path:
     """A wheel of an installed distribution, from its RECORD (files outside site-packages,
     such as scripts, are left out) and its WHEEL tags."""
-    name = re.sub(r"[-_.]+", "_", dist.metadata["Name"])
+    name = re.sub(r"[-_.]+", "_", dist.metadata["Name"]).lower()
     version = dist.version
     info = f"{name}-{version}.dist-info"
+    own = next(
+        (f.parts[0] for f in dist.files or [] if f.name == "METADATA" and len(f.parts) == 2), info
+    )
     tags = [
         line.split(":", 1)[1].strip()
         for line in (dist.read_text("WHEEL") or "").splitlines()
         if line.startswith("Tag:")
     ]
-    tag = tags[0] if tags else "py3-none-any"
+    supported = {str(tag) for tag in sys_tags()}
+    tag = next((tag for tag in tags if tag in supported), tags[0] if tags else "py3-none-any")
     wheel = into / f"{name}-{version}-{tag}.whl"
     rows: list[tuple[str, str, str]] = []
     with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -90,17 +95,14 @@ def repack(dist: metadata.Distribution, into: Path) -> Path:
                 or path.endswith((".pyc", "/RECORD", "INSTALLER", "REQUESTED", "direct_url.json"))
             ):
                 continue
-            if path.split("/")[0].endswith(".dist-info") and path.split("/")[0] != info:
+            top = path.split("/")[0]
+            if top.endswith(".dist-info") and top != own:
                 continue
             local = Path(str(dist.locate_file(file)))
             if not local.is_file():
                 continue
             data = local.read_bytes()
-            target = (
-                path
-                if not path.split("/")[0].endswith(".dist-info")
-                else f"{info}/{path.split('/', 1)[1]}"
-            )
+            target = path if top != own else f"{info}/{path.split('/', 1)[1]}"
             archive.writestr(target, data)
             rows.append((target, _record_hash(data), str(len(data))))
         record = io.StringIO()
