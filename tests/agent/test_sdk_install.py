@@ -37,6 +37,7 @@ def test_a_fresh_venv_gets_only_redis_pydantic_and_theirs(tmp_path: Path) -> Non
         (meta,) = [n for n in names if n.endswith(".dist-info/METADATA")]
         headers = Parser().parsestr(archive.read(meta).decode())
     assert "escbot_agent/py.typed" in names
+    assert {"escbot_agent/adapters/langgraph.py", "escbot_agent/mcp_server.py"} <= set(names)
     assert not [n for n in names if n.split("/")[0] in ("bot", "handlers", "blocks", "migrations")]
     required = [Requirement(text) for text in headers.get_all("Requires-Dist") or []]
     plain = {canonicalize_name(r.name) for r in required if r.marker is None}
