@@ -9,10 +9,11 @@ PYTEST_ARGS ?=
 
 .PHONY: run serve test lint bench services
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml sdk/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# escbot-agent (sdk/python) is the bot's dependency too: installed from here, not PyPI.
+	$(BIN)/python -m pip install --quiet -e sdk/python -e '.[dev]'
 	touch $@
 
 run: $(VENV)/.installed
@@ -40,3 +41,4 @@ bench: $(VENV)/.installed services
 	$(BIN)/python bench/audit_verify.py
 	$(BIN)/python bench/delivery.py
 	$(BIN)/python bench/metrics.py
+	$(BIN)/python bench/sdk.py

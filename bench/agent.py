@@ -33,10 +33,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import redis
+from escbot_agent import AsyncTaskGuard, TaskGuard, TaskKilled, is_killed
 
 from bench.common import REDIS_URL, database, save, summary, timed
 from bench.service import POLICY
-from bot.agent import AsyncTaskGuard, TaskGuard, TaskKilled, is_killed
 from bot.control import ControlPlane, Effect, connect
 from bot.core import EscalationService
 from bot.db.store import Store

@@ -26,9 +26,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import yaml
+from escbot_agent import TaskGuard
 
 from bench.common import REDIS_URL, database, percentile, save, summary, timed
-from bot.agent import TaskGuard
 from bot.control import ControlPlane, connect
 from bot.core import EscalationService
 from bot.db.store import Store

@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-
-class EscbotError(Exception):
-    """Base of every error the bot reports to a person rather than as a traceback."""
-
-    exit_code = 1
-
-    @property
-    def message(self) -> str:
-        return str(self)
+# The base and InvalidId live with the agent SDK, which raises InvalidId too.
+from escbot_agent.refusals import EscbotError as EscbotError
+from escbot_agent.refusals import InvalidId as InvalidId
 
 
 class ConfigError(EscbotError):
     """A setting or the policy file is missing or malformed."""
 
     exit_code = 2
-
-
-class InvalidId(EscbotError, ValueError):
-    """A task or escalation id that the control plane does not accept."""
 
 
 class InvalidInput(EscbotError, ValueError):

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
-
-from bot.agent.payloads import stream_entries
+from escbot_agent.payloads import stream_entries
 
 log = logging.getLogger(__name__)
 

@@ -37,7 +37,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.agent import ApprovalOutcome, TaskGuard, TaskKilled
+from escbot_agent import ApprovalOutcome, TaskGuard, TaskKilled
+
 from bot.ids import new_escalation_id
 
 EXIT_KILLED = 3

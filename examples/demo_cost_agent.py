@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.agent import TaskGuard, TaskKilled
+from escbot_agent import TaskGuard, TaskKilled
 
 EXIT_KILLED = 3
 

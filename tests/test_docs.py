@@ -65,7 +65,7 @@ def test_the_committed_schema_is_the_models(name: str) -> None:
     assert path.is_file(), f"docs/schemas/{name}.json is missing: {REGENERATE}"
     text = path.read_text(encoding="utf-8")
     assert json.loads(text) == schema, (
-        f"docs/schemas/{name}.json differs from bot/contracts.py: {REGENERATE}"
+        f"docs/schemas/{name}.json differs from its model (escbot_agent.contracts): {REGENERATE}"
     )
     assert text == docs_schemas.schema_text(schema), (
         f"docs/schemas/{name}.json is not formatted as generated: {REGENERATE}"

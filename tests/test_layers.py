@@ -20,20 +20,25 @@ RULES = [
     ),
     (
         [
-            "bot/contracts.py",
+            "sdk/python/escbot_agent/contracts.py",
             "bot/records.py",
             "bot/verbs.py",
             "bot/summaries.py",
             "bot/policy",
             "bot/authz.py",
             "bot/control.py",
-            "bot/keys.py",
-            "bot/ids.py",
+            "sdk/python/escbot_agent/keys.py",
+            "sdk/python/escbot_agent/ids.py",
             "bot/intake.py",
             "bot/streams.py",
         ],
         SLACK,
         "below the Slack side: no Slack import",
+    ),
+    (
+        ["sdk/python/escbot_agent"],
+        ("bot", "handlers", "blocks", "migrations", "sqlalchemy", "apscheduler", *SLACK),
+        "the agent SDK (escbot_agent) imports nothing of the bot",
     ),
     (["bot/db"], ("bot.core",), "the store is below the service: it never calls it"),
     (
@@ -42,7 +47,13 @@ RULES = [
         "the policy is pure: it reads its own file, nothing else",
     ),
     (
-        ["bot/contracts.py", "bot/ids.py", "bot/keys.py", "bot/records.py", "bot/summaries.py"],
+        [
+            "sdk/python/escbot_agent/contracts.py",
+            "sdk/python/escbot_agent/ids.py",
+            "sdk/python/escbot_agent/keys.py",
+            "bot/records.py",
+            "bot/summaries.py",
+        ],
         ("redis", "sqlalchemy", "bot.db", "bot.core", "bot.control"),
         "contracts and records do no I/O",
     ),

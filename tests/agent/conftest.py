@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 
 import pytest
 import redis
+from escbot_agent import InboxMessage, TaskGuard
 
-from bot.agent import InboxMessage, TaskGuard
 from bot.clock import iso, utcnow
 from bot.control import connect
 from bot.core import EscalationService

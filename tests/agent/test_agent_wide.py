@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import redis
 import redis.asyncio as aioredis
+from escbot_agent import AsyncTaskGuard, PauseTimeout, TaskGuard, TaskKilled, is_killed
+from escbot_agent import aio as aio_module
+from escbot_agent.core import GuardCore
 
-from bot.agent import AsyncTaskGuard, PauseTimeout, TaskGuard, TaskKilled, is_killed
-from bot.agent import aio as aio_module
-from bot.agent.core import GuardCore
 from bot.keys import KeyNames
 from tests.agent.conftest import AgentLoop, Switches, eventually
 from tests.agent.test_fleet import SLOW, task_hash

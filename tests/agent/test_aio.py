@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from escbot_agent import AsyncTaskGuard, TaskKilled
+from escbot_agent.aio import is_killed
 
-from bot.agent import AsyncTaskGuard, TaskKilled
-from bot.agent.aio import is_killed
 from bot.core import EscalationService
 from bot.intake import Intake
 from tests.agent.conftest import REREAD, opened

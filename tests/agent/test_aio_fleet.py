@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 import redis
+from escbot_agent import AsyncTaskGuard, TaskKilled
 
-from bot.agent import AsyncTaskGuard, TaskKilled
 from bot.core import EscalationService
 from bot.intake import Intake
 from bot.keys import KeyNames

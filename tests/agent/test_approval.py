@@ -11,9 +11,9 @@ from typing import Any
 import jsonschema
 import pytest
 import redis
+from escbot_agent import ApprovalOutcome, TaskGuard, TaskKilled
 from pydantic import ValidationError
 
-from bot.agent import ApprovalOutcome, TaskGuard, TaskKilled
 from bot.contracts import json_schemas
 from bot.core import EscalationService
 from bot.errors import InvalidId

@@ -6,10 +6,9 @@ import json
 import logging
 
 import pytest
-
-from bot.agent import ApprovalOutcome, ControlPlaneUnreachable, TaskKilled
-from bot.agent.core import GuardCore
-from bot.agent.payloads import InboxPlan
+from escbot_agent import ApprovalOutcome, ControlPlaneUnreachable, TaskKilled
+from escbot_agent.core import GuardCore
+from escbot_agent.payloads import InboxPlan
 
 KILL = json.dumps({"reason": "runaway", "by": "U1", "at": "2026-11-22T03:31:39.805669Z"})
 
@@ -100,7 +99,7 @@ def test_a_failed_inbox_read_is_kept_for_the_next_checkpoint() -> None:
 def test_the_view_fails_closed_when_stale_and_a_kill_stands_through_an_outage(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="bot.agent")
+    caplog.set_level(logging.INFO, logger="escbot_agent")
     guard = core()
     assert guard.state(now=0.0) == "starting"
     guard.apply_controls([None] * 5, now=100.0)
@@ -140,7 +139,7 @@ def test_messages_of_the_subscription() -> None:
 
 
 def test_a_misspelt_escalation_option_is_refused() -> None:
-    from bot.agent.payloads import build_escalation
+    from escbot_agent.payloads import build_escalation
 
     with pytest.raises(TypeError, match="severty"):
         build_escalation(

@@ -9,8 +9,14 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import redis
+from escbot_agent import (
+    AsyncTaskGuard,
+    ControlPlaneUnreachable,
+    PauseTimeout,
+    TaskGuard,
+    TaskKilled,
+)
 
-from bot.agent import AsyncTaskGuard, ControlPlaneUnreachable, PauseTimeout, TaskGuard, TaskKilled
 from bot.control import ControlPlane, connect
 from bot.core import EscalationService
 from bot.errors import ControlPlaneUnavailable
@@ -46,7 +52,7 @@ def test_fail_closed_by_default_then_recover_and_obey_what_happened_meanwhile(
     private_service: EscalationService,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="bot.agent")
+    caplog.set_level(logging.INFO, logger="escbot_agent")
     guard = guard_on("refund-1")
     with AgentLoop(guard) as loop:
         private_redis.stop()
@@ -97,7 +103,7 @@ def test_raise_mode_raises_while_down_and_recovers(
 def test_continue_mode_fails_open_and_says_so(
     guard_on: Guards, private_redis: PrivateRedis, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="bot.agent")
+    caplog.set_level(logging.WARNING, logger="escbot_agent")
     guard = guard_on("refund-3", on_unreachable="continue")
     with AgentLoop(guard) as loop:
         private_redis.stop()

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 import redis
+from escbot_agent import ApprovalOutcome, PauseTimeout, TaskGuard, TaskKilled
 
-from bot.agent import ApprovalOutcome, PauseTimeout, TaskGuard, TaskKilled
 from bot.clock import parse_iso
 from bot.core import EscalationService
 from bot.intake import Intake
@@ -174,7 +174,7 @@ def test_a_lost_task_expires_and_is_not_recorded_as_ended(
 ) -> None:
     """The agent's process dies without closing its guard: the hash goes after its TTL."""
     code = (
-        "import sys, time; from bot.agent import TaskGuard; "
+        "import sys, time; from escbot_agent import TaskGuard; "
         f"g = TaskGuard({task_id!r}, url={redis_url!r}, prefix={prefix!r}, "
         "heartbeat_interval=0.1, heartbeat_ttl=0.6).start(); "
         "print('up', flush=True); time.sleep(60)"

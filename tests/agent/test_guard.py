@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 import redis
+from escbot_agent import PauseTimeout, TaskGuard, TaskKilled, is_killed
+from escbot_agent.payloads import client_name
 
-from bot.agent import PauseTimeout, TaskGuard, TaskKilled, is_killed
-from bot.agent.payloads import client_name
 from bot.control import ControlPlane, connect
 from bot.core import EscalationService
 from bot.errors import InvalidId
@@ -28,7 +28,7 @@ Guards = Callable[..., TaskGuard]
 def test_the_sdk_loads_with_only_redis_and_pydantic() -> None:
     heavy = ("sqlalchemy", "slack_sdk", "slack_bolt", "apscheduler", "pagerduty", "alembic")
     code = (
-        "import bot.agent, sys; "
+        "import escbot_agent, sys; "
         f"loaded = sorted(m for m in sys.modules if m.startswith({heavy!r})); "
         "assert not loaded, loaded"
     )
@@ -254,3 +254,18 @@ def test_bad_ids_and_settings_are_refused_before_any_key_is_touched(rdb: redis.R
         TaskGuard("t-1", redis=rdb, reread_interval=0)
     with pytest.raises(RuntimeError, match="not running"):
         TaskGuard("t-1", redis=rdb).checkpoint()
+
+
+def test_the_old_name_still_works_and_says_it_is_deprecated() -> None:
+    code = (
+        "import warnings; warnings.simplefilter('error', DeprecationWarning)\n"
+        "try:\n    import bot.agent\nexcept DeprecationWarning as warning:\n    print(warning)\n"
+        "warnings.simplefilter('ignore', DeprecationWarning)\n"
+        "import bot.agent, escbot_agent, escbot_agent.guard\n"
+        "from bot.agent.guard import TaskGuard\n"
+        "assert bot.agent.TaskGuard is escbot_agent.TaskGuard is TaskGuard\n"
+        "assert bot.agent.payloads is escbot_agent.payloads\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "bot.agent is deprecated" in done.stdout

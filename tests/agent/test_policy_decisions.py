@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import redis
+from escbot_agent import AsyncTaskGuard, TaskGuard
 
-from bot.agent import AsyncTaskGuard, TaskGuard
 from bot.control import ControlPlane, connect
 from bot.core import EscalationService
 from bot.db.store import Store

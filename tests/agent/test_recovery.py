@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 import redis
+from escbot_agent import AsyncTaskGuard, InboxMessage, TaskGuard, TaskKilled
 
-from bot.agent import AsyncTaskGuard, InboxMessage, TaskGuard, TaskKilled
 from bot.core import EscalationService
 from tests.agent.conftest import REREAD, eventually
 from tests.conftest import OPERATOR

@@ -13,9 +13,9 @@ from typing import Any
 import jsonschema
 import pytest
 import redis
+from escbot_agent import AsyncTaskGuard, ControlPlaneUnreachable, TaskGuard, TaskKilled
 from pydantic import ValidationError
 
-from bot.agent import AsyncTaskGuard, ControlPlaneUnreachable, TaskGuard, TaskKilled
 from bot.contracts import json_schemas
 from bot.core import EscalationService
 from bot.keys import KeyNames
@@ -221,7 +221,7 @@ def test_async_kills_and_cancellations_are_not_failures(
 def test_an_async_failure_while_redis_is_down_warns_and_raises(
     private_redis: PrivateRedis, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="bot.agent")
+    caplog.set_level(logging.WARNING, logger="escbot_agent")
 
     async def scenario() -> None:
         async with AsyncTaskGuard(
