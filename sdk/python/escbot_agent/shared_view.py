@@ -80,6 +80,19 @@ class ReadPlan:
     full: bool
 
 
+def _looks(core: GuardCore) -> tuple[object, ...]:
+    """What a waiting checkpoint acts on: a re-read that changes none of it wakes nobody."""
+    return (
+        core.killed,
+        core.killed_all,
+        core.paused,
+        core.killed_agent,
+        core.paused_agent,
+        core.reachable,
+        core.inbox_dirty,
+    )
+
+
 def channel_of(keys: KeyNames, key: str) -> str:
     """`{prefix}control:{key}`: the announcement channel of one key (its name unprefixed)."""
     return keys.announcements(key.removeprefix(keys.prefix))
@@ -298,12 +311,14 @@ class SharedView:
             # A key announced while this read was on its way keeps the announced value.
             newer = frozenset(k for k in core.control_keys if self.announced.get(k, 0) > plan.seq)
             with seat.lock:
+                before = _looks(core)
                 if reconnected:
                     core.reconnected()
                 if plan.full:
                     core.apply_inbox_top(top)
                 core.apply_controls([values[k] for k in core.control_keys], now, keep=newer)
-                seat.changed()
+                if reconnected or _looks(core) != before:  # nobody is woken for nothing
+                    seat.changed()
 
     def unreachable(self, error: str, now: float) -> None:
         for seat in list(self.seats):
