@@ -254,12 +254,19 @@ class GuardCore(InboxBook):
         if verdict == "unreachable" and self.on_unreachable == "continue":
             return "go-blind", 0.0
         waited = now - held_since
+        # Held at a pause: every change of the view wakes the checkpoint, so it need only
+        # look again when the view would go stale; unreachable: at the next attempt.
+        longest = (
+            max(self.reread_interval, self.fresh_until - now)
+            if verdict == "paused"
+            else self.reread_interval
+        )
         if max_pause is None:
-            return "wait", self.reread_interval
+            return "wait", longest
         if waited >= max_pause:
             pause = self.pause_in_force if verdict == "paused" else None
             raise PauseTimeout(self.task_id, waited, pause)
-        return "wait", min(self.reread_interval, max_pause - waited)
+        return "wait", min(longest, max_pause - waited)
 
     def state(self, now: float) -> GuardState:
         if not self.attempted:
