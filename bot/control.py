@@ -1,7 +1,10 @@
 """The Redis control plane (CONTRACTS §2): the projection of desired state that agents read.
 
-This module writes what it is told; it decides nothing. Every change is followed by a
-PUBLISH of the changed key's name on `control`, in the same round trip.
+This module writes what it is told; it decides nothing. Every change is followed, in
+the same round trip, by a PUBLISH of the changed key's name on `control` (the contract's
+wake-up hint, for agents in any language) and one of what changed on that key's own
+channel, `control:{key}` (docs/protocol.md): the guards of the SDK subscribe to the
+channels of their tasks' keys only, and take the value from the message.
 """
 
 from __future__ import annotations
@@ -64,6 +67,14 @@ def _json(value: dict[str, Any] | None) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
+def announcement(key: str, effect: Effect) -> str:
+    """The message on `control:{key}`: `{"key", "op": "set" | "delete" | "append",
+    "value"}`, the value as written (null for a delete or a stream entry)."""
+    op = "append" if effect.op == "append" else effect.op
+    value = effect.value if effect.op == "set" else None
+    return _json({"key": key, "op": op, "value": value})
+
+
 class ControlPlane:
     def __init__(self, client: redis.Redis, keys: KeyNames) -> None:
         self.client = client
@@ -114,6 +125,7 @@ class ControlPlane:
             return []
         pipe = self.client.pipeline(transaction=False)
         changed = []
+        announced: list[tuple[str, Effect]] = []
         for effect in effects:
             if effect.kind == "trigger":
                 self._trigger(pipe, effect)  # the bot's own keys: nothing to announce
@@ -132,8 +144,8 @@ class ControlPlane:
                 fields: dict[FieldT, EncodableT] = {k: v for k, v in (effect.value or {}).items()}
                 pipe.xadd(key, fields, maxlen=INBOX_MAXLEN, approximate=True)
             changed.append(key)
-        for key in changed:
-            pipe.publish(self.keys.control, key)
+            announced.append((key, effect))
+        self._announce(pipe, announced)
         self._execute(pipe)
         return changed
 
@@ -160,10 +172,18 @@ class ControlPlane:
         restored = [key for key, created in zip(keys, results[: len(keys)], strict=True) if created]
         if restored:
             announce = self.client.pipeline(transaction=False)
-            for key in restored:
-                announce.publish(self.keys.control, key)
+            by_key = dict(zip(keys, effects, strict=True))
+            self._announce(announce, [(key, by_key[key]) for key in restored])
             self._execute(announce)
         return restored, found
+
+    def _announce(self, pipe: Any, changes: Sequence[tuple[str, Effect]]) -> None:
+        """`control` gets each key's name; `control:{key}` what changed on it."""
+        for key, _ in changes:
+            pipe.publish(self.keys.control, key)
+        for key, effect in changes:
+            name = key.removeprefix(self.keys.prefix)
+            pipe.publish(self.keys.announcements(name), announcement(name, effect))
 
     def save_placeholders(
         self, escalation_id: str, placeholders: dict[str, str], ttl: int | None = None

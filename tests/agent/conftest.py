@@ -68,7 +68,7 @@ def intake(redis_url: str, prefix: str, service: EscalationService) -> Iterator[
 
 class Switches:
     """Kill and pause keys as the bot writes them (CONTRACTS §2, §10): the JSON value,
-    then the key's name announced on `control`."""
+    then the key's name announced on `control` and the change on `control:{key}`."""
 
     def __init__(self, client: redis.Redis, keys: KeyNames) -> None:
         self.client = client
@@ -77,11 +77,17 @@ class Switches:
     def set(self, key: str, reason: str, by: str = "U0OPERATOR") -> None:
         value = {"reason": reason, "by": by, "at": iso(utcnow()), "escalation_id": None}
         self.client.set(key, json.dumps(value))
-        self.client.publish(self.keys.control, key)
+        self._announce(key, "set", value)
 
     def lift(self, key: str) -> None:
         self.client.delete(key)
+        self._announce(key, "delete", None)
+
+    def _announce(self, key: str, op: str, value: dict[str, Any] | None) -> None:
         self.client.publish(self.keys.control, key)
+        name = key.removeprefix(self.keys.prefix)
+        message = json.dumps({"key": name, "op": op, "value": value})
+        self.client.publish(self.keys.announcements(name), message)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from escbot_agent import AsyncTaskGuard, PauseTimeout, TaskGuard, TaskKilled, is_killed
 from escbot_agent import aio as aio_module
 from escbot_agent.core import GuardCore
+from escbot_agent.payloads import parse_control
 
 from bot.keys import KeyNames
 from tests.agent.conftest import AgentLoop, Switches, eventually
@@ -125,9 +126,8 @@ def test_the_core_reads_every_key_in_one_mget() -> None:
         "p:pause:agent:billing-agent",
     )
     kill = json.dumps({"reason": "r", "by": "U1", "at": "2026-11-22T03:31:39Z"})
-    message = {"type": "message", "data": "p:pause:agent:billing-agent"}
-    assert core.on_message(message) == (True, None)  # announced: re-read
-    assert core.on_message(message | {"data": "p:kill:agent:other"}) == (False, None)
+    core.apply_control("p:pause:agent:billing-agent", parse_control("", kill))  # announced
+    assert core.pause_in_force is not None
     core.apply_controls([None, kill, None, kill, None], now=0.0)
     assert core.killed_error().scope == "agent"  # the agent's before all
     core.apply_controls([None, kill, None, None, kill], now=0.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 
@@ -9,6 +10,7 @@ import pytest
 from escbot_agent import ApprovalOutcome, ControlPlaneUnreachable, TaskKilled
 from escbot_agent.core import GuardCore
 from escbot_agent.payloads import InboxPlan
+from escbot_agent.shared_view import Seat, SharedView
 
 KILL = json.dumps({"reason": "runaway", "by": "U1", "at": "2026-11-22T03:31:39.805669Z"})
 
@@ -123,19 +125,83 @@ def test_the_view_fails_closed_when_stale_and_a_kill_stands_through_an_outage(
     assert guard.paused is not None and "p:pause:refund-1 is set ('1')" in guard.paused.reason
 
 
-def test_messages_of_the_subscription() -> None:
+def test_announcements_carry_the_value_and_reach_only_their_keys() -> None:
+    """The process's shared view (no I/O): an announcement on `control:{key}` is applied
+    to the guards that obey that key, with the value it carries."""
     guard = core()
     guard.inbox_dirty = False
-    message = {"type": "message", "data": "p:kill:all"}
-    assert guard.on_message(message) == (True, None)
-    assert guard.on_message(message | {"data": "p:pause:refund-1"}) == (True, None)
-    assert guard.on_message(message | {"data": b"p:decision:esc-9"}) == (False, "esc-9")
-    assert guard.on_message(message | {"data": "p:kill:refund-2"}) == (False, None)
-    assert guard.on_message(message | {"data": "p:inbox:refund-1"}) == (False, None)
+    seen: list[str] = []
+    seat = Seat(
+        core=guard,
+        push=True,
+        heartbeat=None,
+        lock=contextlib.nullcontext(),
+        changed=lambda: seen.append("changed"),
+        decided=lambda eid, raw: seen.append(f"decided {eid} {json.loads(raw)['decision']}"),
+        started=lambda: None,
+        beat_answered=lambda error: None,
+    )
+    view = SharedView()
+    channels, batch, polled = view.admit([seat])
+    assert set(channels) == {
+        "p:control:kill:refund-1",
+        "p:control:kill:all",
+        "p:control:pause:refund-1",
+        "p:control:kill:agent:billing-agent",
+        "p:control:pause:agent:billing-agent",
+        "p:control:inbox:refund-1",
+    }
+    assert batch is not None and polled == []
+    for _ in channels:
+        done = view.confirmed()
+    assert done is batch  # read once every subscription is confirmed
+
+    def announce(key: str, op: str, value: object = None) -> None:
+        view.announce(f"p:control:{key}", json.dumps({"key": key, "op": op, "value": value}))
+
+    announce("kill:all", "set", json.loads(KILL))
+    assert guard.killed_error().all_tasks and seen == ["changed"]
+    announce("kill:all", "delete")
+    assert not guard.is_killed
+    announce("pause:refund-1", "set", json.loads(KILL))
+    assert guard.pause_in_force is not None and guard.pause_in_force.by == "U1"
+    view.announce("p:control:kill:refund-2", json.dumps({"op": "set", "value": {}}))
+    assert seen == ["changed"] * 3  # not this process's key: nothing
+    announce("inbox:refund-1", "append")
     assert guard.inbox_dirty
-    guard.inbox_dirty = False
-    assert guard.on_message({"type": "subscribe", "data": 1}) == (True, None)  # reconnected
-    assert guard.inbox_dirty
+    assert view.watch(seat, "p:decision:esc-9") == "p:control:decision:esc-9"
+    announce("decision:esc-9", "set", {"decision": "approved", "by": "U1", "at": ""})
+    assert seen[-1] == "decided esc-9 approved"
+    assert set(view.remove(seat)) == {*channels, "p:control:decision:esc-9"}
+
+
+def test_a_reread_keeps_a_value_announced_while_it_was_on_its_way() -> None:
+    guard = core()
+    seat = Seat(
+        core=guard,
+        push=True,
+        heartbeat=None,
+        lock=contextlib.nullcontext(),
+        changed=lambda: None,
+        decided=lambda eid, raw: None,
+        started=lambda: None,
+        beat_answered=lambda error: None,
+    )
+    view = SharedView()
+    view.admit([seat])
+
+    class Pipe:
+        def mget(self, keys: list[str]) -> None: ...
+        def xrevrange(self, key: str, count: int) -> None: ...
+
+    plan = view.queue_reread(Pipe(), [seat])
+    # The kill is revoked while the MGET that still saw it is on its way.
+    view.announce("p:control:kill:refund-1", json.dumps({"op": "delete", "value": None}))
+    view.apply_reread(plan, [[KILL, None, None, None, None], []], now=1.0)
+    assert not guard.is_killed  # the announcement came later: it stands
+    plan = view.queue_reread(Pipe(), [seat])
+    view.apply_reread(plan, [[KILL, None, None, None, None], []], now=2.0)
+    assert guard.is_killed  # a key written without an announcement: the re-read sees it
 
 
 def test_a_misspelt_escalation_option_is_refused() -> None:

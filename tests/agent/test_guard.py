@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import redis
 from escbot_agent import PauseTimeout, TaskGuard, TaskKilled, is_killed
-from escbot_agent.payloads import client_name
+from escbot_agent.shared import process_name
 
 from bot.control import ControlPlane, connect
 from bot.core import EscalationService
@@ -138,8 +138,8 @@ def test_inbox_entries_are_delivered_once_across_a_reconnect(
     # A read whose reply was lost: the entry is in this consumer's pending list, unseen.
     service.relay_message(task_id, OPERATOR, "two")
     rdb.xreadgroup("worker-1", "worker-1", {inbox: ">"})
-    # The connection drops: the server closes every connection of this guard.
-    name = client_name(task_id, "worker-1")
+    # The connection drops: the server closes every connection of this process's guards.
+    name = process_name()
     ids = [c["id"] for c in rdb.client_list() if c.get("name") == name]
     assert ids
     for client_id in ids:

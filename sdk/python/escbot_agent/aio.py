@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 from escbot_agent.contracts import Kind
 
 from .aio_client import _wait, connect, is_killed  # noqa: F401  # is_killed: public here too
-from .aio_reader import ReaderTask, stop
+from .aio_reader import ReaderTask
 from .errors import ControlPlaneUnreachable, PauseTimeout, TaskKilled
 from .fleet import HEARTBEAT_INTERVAL, HEARTBEAT_TTL, signal_fields
 from .payloads import (
@@ -61,8 +61,6 @@ class AsyncTaskGuard(ReaderTask):
                 await guard.run(one_step())  # a kill cancels it mid-await: TaskKilled
     """
 
-    _redis: aioredis.Redis
-
     def __init__(
         self,
         task_id: str,
@@ -98,11 +96,12 @@ class AsyncTaskGuard(ReaderTask):
             heartbeat_interval=heartbeat_interval,
             heartbeat_ttl=heartbeat_ttl,
         )
-        self._changed = asyncio.Event()
-        self._beat_lock = asyncio.Lock()
+        self._changed_event = asyncio.Event()
         self._first_read = asyncio.Event()
-        self._reader: asyncio.Task[None] | None = None
+        self._hub = None
+        self._seat = None
         self._waiters: dict[str, asyncio.Event] = {}
+        self._decisions: dict[str, str] = {}  # announced while request_approval waits
         self._protections: set[Protection] = set()
 
     # ------------------------------------------------------------------ lifecycle
@@ -110,10 +109,10 @@ class AsyncTaskGuard(ReaderTask):
     async def start(self) -> AsyncTaskGuard:
         if self._closed:
             raise RuntimeError("this guard is closed; make a new one")
-        if self._reader is None:
+        if self._hub is None:
             if self._heartbeat is not None:
                 self._heartbeat.start()
-            self._reader = asyncio.create_task(self._serve(), name=f"escbot-guard:{self.task_id}")
+            self._join()  # this event loop's shared subscriber
             await _wait(self._first_read, self._start_timeout)
         return self
 
@@ -121,9 +120,8 @@ class AsyncTaskGuard(ReaderTask):
         if self._closed:
             return
         self._closed = True
-        reader, self._reader = self._reader, None
-        if reader is not None:
-            await stop(reader)
+        if self._hub is not None:
+            self._leave()
             self._notify()  # a checkpoint waiting in another task ends
             acks = self._core.closing_acks(took_last=took_last)
             if acks:
@@ -132,9 +130,10 @@ class AsyncTaskGuard(ReaderTask):
             self._core.set_activity("finished")  # a task killed stays `killed`
             with contextlib.suppress(redis.RedisError):
                 await self._write_beat(ended=True)
+            await self._release()
         self._reported = None
-        if self._own_client:
-            await self._redis.aclose()
+        if self._standalone is not None:
+            await self._standalone.aclose()
 
     async def __aenter__(self) -> AsyncTaskGuard:
         return await self.start()
@@ -201,7 +200,7 @@ class AsyncTaskGuard(ReaderTask):
         held_since = _monotonic()
         try:
             while True:
-                if self._reader is None:
+                if self._hub is None or self._closed:
                     raise RuntimeError(
                         "the guard is not running: `async with AsyncTaskGuard(...) as guard:`"
                     )
@@ -212,7 +211,7 @@ class AsyncTaskGuard(ReaderTask):
                 if held is not None and core.activity != held:
                     await self._report(held)  # held at a pause: said at once
                     continue
-                await _wait(self._changed, wait)
+                await _wait(self._changed_event, wait)
         except TaskKilled:
             await self._report("killed")
             raise
@@ -294,13 +293,16 @@ class AsyncTaskGuard(ReaderTask):
         deadline = _monotonic() + timeout
         core = self._core
         woken = self._waiters[eid] = asyncio.Event()
+        self._watch(decision_key, on=True)
         written = waiting = False
-        raw = None
+        raw: object = None
         try:
             while True:
                 woken.clear()
                 try:
-                    raw = await self._redis.get(decision_key)
+                    raw = self._decisions.pop(eid, None)  # announced with its value
+                    if raw is None:
+                        raw = await self._redis.get(decision_key)
                     if raw is not None:
                         break
                     core.check_killed()  # a decision, even `terminated`, comes first
@@ -322,6 +324,8 @@ class AsyncTaskGuard(ReaderTask):
             raise
         finally:
             self._waiters.pop(eid, None)
+            self._decisions.pop(eid, None)
+            self._watch(decision_key, on=False)
             if waiting:
                 await self._report("running", was=("waiting",))
         if raw is None:

@@ -26,7 +26,6 @@ from .payloads import (
     GuardState,
     StreamFields,
     Verdict,
-    as_text,
     build_escalation,
     escalation_fields,
     log,
@@ -36,7 +35,7 @@ from .payloads import (
 
 class GuardCore(InboxBook):
     """One task's view of the control plane and its inbox bookkeeping. The guards feed it
-    what they read (`apply_controls`, `apply_inbox_top`, `on_message`, `inbox_read`) and
+    what they read (`apply_controls`, `apply_control`, `apply_inbox_top`, `inbox_read`) and
     ask it what a checkpoint must do (`hold`, `plan_inbox`); it never does I/O.
 
     Slots, because a checkpoint's fast path reads and writes a few of its attributes:
@@ -44,11 +43,9 @@ class GuardCore(InboxBook):
     is no longer a shared-key dict, and each access costs several nanoseconds more)."""
 
     __slots__ = (
-        "_decision_prefix",
         "_outage_since",
         "activity",
         "agent",
-        "announced",
         "attempted",
         "consumer",
         "control_keys",
@@ -121,7 +118,6 @@ class GuardCore(InboxBook):
             self.kill_agent_key,
             self.pause_agent_key,
         )
-        self._decision_prefix = self.keys.decision("")
 
         self.killed: ControlValue | None = None
         self.killed_all: ControlValue | None = None
@@ -138,9 +134,6 @@ class GuardCore(InboxBook):
         self.fresh_until = 0.0
         self.quiet = False  # nothing for a checkpoint to do: its fast path
         self.quiet_until = 0.0  # fresh_until while quiet: the fast path's one comparison
-        # An announcement named one of the task's keys and they have not been read since:
-        # the next checkpoint reads them itself rather than wait for the reader thread.
-        self.announced = False
         self._outage_since: float | None = None
         self._init_inbox()
 
@@ -168,45 +161,19 @@ class GuardCore(InboxBook):
 
     # ------------------------------------------------------------------ the view
 
-    def on_message(self, message: Mapping[str, Any]) -> tuple[bool, str | None]:
-        """A message of the subscription: whether to re-read the control keys, and the
-        escalation whose decision was announced (if any)."""
-        if message["type"] == "subscribe":  # (re)subscribed: announcements may be missed
-            self.reconnected()
-            return True, None
-        if message["type"] != "message":
-            return False, None
-        key = as_text(message["data"])
-        if key in self.control_keys:
-            self.announced = True
-            self.refresh()
-            return True, None
-        if key == self.inbox_key:
-            self.inbox_changed()
-        elif key.startswith(self._decision_prefix):
-            return False, key[len(self._decision_prefix) :]
-        return False, None
-
-    def queue_reread(self, pipe: Any) -> None:
-        """The full re-read on a (sync or asyncio) pipeline: the control keys (replies to
-        `apply_controls`) and the inbox's newest entry (to `apply_inbox_top`)."""
-        pipe.mget(*self.control_keys)
-        pipe.xrevrange(self.inbox_key, count=1)
-
-    def apply_controls(self, values: Sequence[object], now: float) -> None:
+    def apply_controls(
+        self, values: Sequence[object], now: float, keep: frozenset[str] = frozenset()
+    ) -> None:
         """The values of `control_keys` (MGET): `kill:{task_id}`, `kill:all`,
-        `pause:{task_id}`, `kill:agent:{agent}`, `pause:agent:{agent}`."""
-        read = [
-            parse_control(key, value) for key, value in zip(self.control_keys, values, strict=True)
-        ]
+        `pause:{task_id}`, `kill:agent:{agent}`, `pause:agent:{agent}`. The keys in `keep`
+        were announced while the read was on its way: their announced value stands."""
         before = (self.killed, self.killed_all, self.paused, self.killed_agent, self.paused_agent)
-        for key, was, now_set in zip(self.control_keys, before, read, strict=True):
-            if now_set is not None and was is None:
-                log.info("%s is set by %s: %s", key, now_set.by, now_set.reason)
-            elif now_set is None and was is not None:
-                log.info("%s is lifted", key)
+        read = [
+            was if key in keep else parse_control(key, value)
+            for key, value, was in zip(self.control_keys, values, before, strict=True)
+        ]
+        self._log_changes(before, read)
         self.killed, self.killed_all, self.paused, self.killed_agent, self.paused_agent = read
-        self.announced = False
         if self._outage_since is not None:
             log.warning(
                 "control plane reachable again after %.1fs; task %s obeys its keys again",
@@ -219,6 +186,24 @@ class GuardCore(InboxBook):
         self.error = None
         self.fresh_until = now + self.stale_after
         self.refresh()
+
+    def apply_control(self, key: str, value: ControlValue | None) -> None:
+        """One key's value, as its announcement carried it."""
+        before = [self.killed, self.killed_all, self.paused, self.killed_agent, self.paused_agent]
+        read = list(before)
+        read[self.control_keys.index(key)] = value
+        self._log_changes(before, read)
+        self.killed, self.killed_all, self.paused, self.killed_agent, self.paused_agent = read
+        self.refresh()
+
+    def _log_changes(
+        self, before: Sequence[ControlValue | None], read: Sequence[ControlValue | None]
+    ) -> None:
+        for key, was, now_set in zip(self.control_keys, before, read, strict=True):
+            if now_set is not None and was is None:
+                log.info("%s is set by %s: %s", key, now_set.by, now_set.reason)
+            elif now_set is None and was is not None:
+                log.info("%s is lifted", key)
 
     @property
     def is_killed(self) -> bool:
@@ -269,12 +254,19 @@ class GuardCore(InboxBook):
         if verdict == "unreachable" and self.on_unreachable == "continue":
             return "go-blind", 0.0
         waited = now - held_since
+        # Held at a pause: every change of the view wakes the checkpoint, so it need only
+        # look again when the view would go stale; unreachable: at the next attempt.
+        longest = (
+            max(self.reread_interval, self.fresh_until - now)
+            if verdict == "paused"
+            else self.reread_interval
+        )
         if max_pause is None:
-            return "wait", self.reread_interval
+            return "wait", longest
         if waited >= max_pause:
             pause = self.pause_in_force if verdict == "paused" else None
             raise PauseTimeout(self.task_id, waited, pause)
-        return "wait", min(self.reread_interval, max_pause - waited)
+        return "wait", min(longest, max_pause - waited)
 
     def state(self, now: float) -> GuardState:
         if not self.attempted:
@@ -312,7 +304,6 @@ class GuardCore(InboxBook):
     def refresh(self) -> None:
         self.quiet = (
             self.reachable
-            and not self.announced
             and not self.is_killed
             and self.pause_in_force is None
             and self.activity == "running"  # paused or killed before: say running again

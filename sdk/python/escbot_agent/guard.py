@@ -1,11 +1,12 @@
 """`TaskGuard`: the synchronous guard an agent holds for one task.
 
-A background thread subscribes to `{prefix}control` and keeps a local view of the task's
-keys (`kill:{task_id}`, `kill:all`, `pause:{task_id}`, `kill:agent:{agent}`,
-`pause:agent:{agent}`), re-read in one round trip on every (re)connect, on every
-announcement that concerns the task, and every `reread_interval` seconds; it also keeps
-the task's heartbeat fresh. `checkpoint()` reads that view: when nothing changed it does
-not touch Redis.
+The process's shared subscriber (`shared.py`: one thread and two connections for all the
+guards of the process) keeps a local view of the task's keys (`kill:{task_id}`,
+`kill:all`, `pause:{task_id}`, `kill:agent:{agent}`, `pause:agent:{agent}`): each key's
+announcement carries its new value, and the keys are re-read on every (re)connect and
+every `reread_interval` seconds, batched with the other guards due; it also keeps the
+task's heartbeat fresh. `checkpoint()` reads that view: when nothing changed it does not
+touch Redis.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from .writes import GuardWrites
 log = logging.getLogger("escbot_agent")
 
 _monotonic = time.monotonic
-RETRY_MAX = 1.0  # seconds between reconnection attempts, at most
 
 
 def is_killed(
@@ -50,8 +50,9 @@ class TaskGuard(GuardWrites):
                     ...  # a redirect or an operator's message
                 do_one_step()
 
-    - `url`, `prefix`: default to the bot's `REDIS_URL` and `REDIS_KEY_PREFIX`. `redis=`
-      shares a client of yours instead (its timeouts and retries then apply).
+    - `url`, `prefix`: default to the bot's `REDIS_URL` and `REDIS_KEY_PREFIX`. The guards
+      of one process on one Redis share one subscriber and two connections. `redis=`
+      shares a client of yours instead (its timeouts, retries and pool then apply).
     - `agent`: the name on escalations and signals; `kill:agent:{agent}` and
       `pause:agent:{agent}` stop it with every other task of that name. `task_type`: the
       default of escalations and `finish()`, shown in the fleet. `consumer`: this reader
@@ -67,8 +68,6 @@ class TaskGuard(GuardWrites):
 
     Its methods may be called from any thread.
     """
-
-    _redis: redis.Redis
 
     def __init__(
         self,
@@ -106,26 +105,22 @@ class TaskGuard(GuardWrites):
             heartbeat_ttl=heartbeat_ttl,
         )
         self._cond = threading.Condition()
-        self._beat_lock = threading.Lock()
-        self._stop = threading.Event()
         self._first_read = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._pubsub: Any = None
+        self._hub = None
+        self._seat = None
         self._waiters: dict[str, threading.Event] = {}
+        self._decisions: dict[str, str] = {}  # announced while request_approval waits
 
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> TaskGuard:
-        """Start the background reader and wait (briefly) for its first read."""
+        """Join the process's shared subscriber and wait (briefly) for the first read."""
         if self._closed:
             raise RuntimeError("this guard is closed; make a new one")
-        if self._thread is None:
+        if self._hub is None:
             if self._heartbeat is not None:
                 self._heartbeat.start()
-            self._thread = threading.Thread(
-                target=self._serve, name=f"escbot-guard:{self.task_id}", daemon=True
-            )
-            self._thread.start()
+            self._join()
             self._first_read.wait(self._start_timeout)
         return self
 
@@ -135,11 +130,8 @@ class TaskGuard(GuardWrites):
         if self._closed:
             return
         self._closed = True
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            self._stop.set()
-            self._interrupt()
-            thread.join(self._start_timeout)
+        if self._hub is not None:
+            self._leave()
             with self._cond:
                 self._cond.notify_all()  # a checkpoint waiting in another thread ends
                 acks = self._core.closing_acks(took_last=took_last)
@@ -149,9 +141,10 @@ class TaskGuard(GuardWrites):
             self._core.set_activity("finished")  # a task killed stays `killed`
             with contextlib.suppress(redis.RedisError):
                 self._write_beat(ended=True)
+            self._release()
         self._reported = None
-        if self._own_client:
-            self._redis.close()
+        if self._standalone is not None:
+            self._standalone.close()
 
     def __enter__(self) -> TaskGuard:
         return self.start()
@@ -200,14 +193,12 @@ class TaskGuard(GuardWrites):
     def _checkpoint(self, max_pause: float | None) -> list[InboxMessage]:
         core = self._core
         held_since = _monotonic()
-        if core.announced:
-            self._read_announced()
         with self._cond:
             core.confirm_taken()
         try:
             while True:
                 with self._cond:
-                    if self._thread is None:
+                    if self._hub is None or self._closed:
                         raise RuntimeError(
                             "the guard is not running: `with TaskGuard(...) as guard:`"
                         )
@@ -229,17 +220,6 @@ class TaskGuard(GuardWrites):
         if core.activity in ("paused", "killed"):
             self._report("running", was=("paused", "killed"))
         return [] if plan is None else self._inbox(plan)
-
-    def _read_announced(self) -> None:
-        """Read the keys an announcement named, in this thread: one round trip, and no
-        wait for the reader thread to wake twice (for the announcement, for the reply).
-        The reader reads them too; whichever answer comes first is applied."""
-        try:
-            values = self._redis.mget(*self._core.control_keys)
-        except redis.RedisError:
-            return  # the reader thread sees the outage and says so
-        with self._cond:
-            self._core.apply_controls(values, _monotonic())
 
     def ack(self) -> None:
         """Acknowledge the entries the last checkpoint returned now, not at the next one."""

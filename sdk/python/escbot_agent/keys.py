@@ -89,3 +89,8 @@ class KeyNames:
     @property
     def control(self) -> str:
         return f"{self.prefix}control"
+
+    def announcements(self, key: str) -> str:
+        """The channel of one key's announcements, `{prefix}control:{key}` (`key` without
+        the prefix): its new value, for the processes that hold that key's task."""
+        return f"{self.prefix}control:{key}"

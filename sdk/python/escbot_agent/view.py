@@ -68,18 +68,28 @@ class GuardView:
             if heartbeat
             else None
         )
-        self._next_beat = float("inf")  # the reader's next heartbeat, when it runs
         self._beat_refused = False
         self._reported: BaseException | None = None  # the failure last reported
-        self._own_client = redis is None
-        self._redis = redis or connect(
-            url, timeout=socket_timeout, name=client_name(task_id, self._core.consumer)
-        )
+        self._url = url
+        self._given = redis  # a client of the agent's: the process's subscriber uses it too
+        self._commands: Any = None  # the subscriber's client, once started
+        self._standalone: Any = None  # a client of its own, only for a use before start()
+        self._connect = connect
+        self._socket_timeout = socket_timeout
         self._push = push
         self._start_timeout = 2 * socket_timeout + 1.0
-        self._next_sync = 0.0
-        self._failures = 0
         self._closed = False
+
+    def _client(self) -> Any:
+        """The client for this guard's commands: the process's shared one once started."""
+        if self._commands is not None:
+            return self._commands
+        if self._given is not None:
+            return self._given
+        if self._standalone is None:
+            name = client_name(self.task_id, self._core.consumer)
+            self._standalone = self._connect(self._url, timeout=self._socket_timeout, name=name)
+        return self._standalone
 
     @property
     def task_id(self) -> str:

@@ -85,13 +85,17 @@ class GuardWrites(ReaderThread):
         core = self._core
         with self._cond:
             self._waiters[eid] = woken
+        self._watch(decision_key, on=True)
         written = waiting = False
-        raw = None
+        raw: object = None
         try:
             while True:
                 woken.clear()
                 try:
-                    raw = self._redis.get(decision_key)
+                    with self._cond:  # announced with its value: nothing to read
+                        raw = self._decisions.pop(eid, None)
+                    if raw is None:
+                        raw = self._redis.get(decision_key)
                     if raw is not None:
                         break
                     with self._cond:  # a decision, even `terminated`, comes first
@@ -115,6 +119,8 @@ class GuardWrites(ReaderThread):
         finally:
             with self._cond:
                 self._waiters.pop(eid, None)
+                self._decisions.pop(eid, None)
+            self._watch(decision_key, on=False)
             if waiting:
                 self._report("running", was=("waiting",))
         if raw is None:
