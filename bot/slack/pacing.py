@@ -24,7 +24,7 @@ from slack_sdk.http_retry.state import RetryState
 
 RATE = 1.0  # messages a second per channel, on average
 BURST = 10  # what a quiet channel takes at once
-RESERVE = 4  # tokens low and medium messages leave for high and critical ones
+RESERVE = 8  # tokens low and medium messages leave for high and critical ones
 PACED_METHODS = frozenset({"chat.postMessage"})
 
 
