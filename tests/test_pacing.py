@@ -118,3 +118,12 @@ def test_a_429_holds_the_channel_for_retry_after() -> None:
     assert pacer.try_take("C1") > 0  # empty after the hold: a slow start
     clock.now = 4.0
     assert pacer.try_take("C1") == 0.0
+
+
+def test_several_messages_are_taken_together_or_not_at_all() -> None:
+    clock = Clock()
+    pacer = ChannelPacer(rate=1.0, burst=6, reserve=2, clock=clock)
+    assert pacer.try_take("C1", urgent=False, count=3) == 0.0  # 3 left
+    assert pacer.try_take("C1", urgent=False, count=2) == 1.0  # would leave 1 < reserve
+    assert pacer.try_take("C1", urgent=False, count=1) == 0.0
+    assert pacer.try_take("C1", count=50) > 0  # asked as a burst's worth: 6

@@ -24,7 +24,7 @@ from slack_sdk.http_retry.state import RetryState
 
 RATE = 1.0  # messages a second per channel, on average
 BURST = 10  # what a quiet channel takes at once
-RESERVE = 4  # tokens low and medium messages leave for high and critical ones
+RESERVE = 8  # tokens low and medium messages leave for high and critical ones
 PACED_METHODS = frozenset({"chat.postMessage"})
 
 
@@ -51,17 +51,19 @@ class ChannelPacer:
         self._lock = threading.Lock()
         self._buckets: dict[str, _Bucket] = {}
 
-    def try_take(self, channel: str, *, urgent: bool = True) -> float:
-        """Take a message's token for `channel` now (0.0), or say how many seconds until
-        one could be taken (nothing is taken then)."""
+    def try_take(self, channel: str, *, urgent: bool = True, count: int = 1) -> float:
+        """Take `count` messages' tokens for `channel` now (0.0), or say how many seconds
+        until they could be taken (nothing is taken then). More than a burst's worth is
+        asked as a burst's worth."""
         with self._lock:
             now = self.clock()
             bucket = self._refilled(channel, now)
             if now < bucket.blocked_until:
                 return bucket.blocked_until - now
-            needed = 1.0 if urgent else 1.0 + self.reserve
+            wanted = float(min(max(count, 1), self.burst if urgent else self.burst - self.reserve))
+            needed = wanted if urgent else wanted + self.reserve
             if bucket.tokens >= needed:
-                bucket.tokens -= 1.0
+                bucket.tokens -= wanted
                 return 0.0
             return (needed - bucket.tokens) / self.rate
 

@@ -380,16 +380,14 @@ class SlackWorker:
             self.review_cards.redraw(review_id)
         found = [message for record in records if (message := announcement(record))]
         channel = self.policies.current.first_tier.channel
-        for index, message in enumerate(merge_announcements(found)):
-            # An announcement is paced as low and medium cards are: it never takes the
-            # tokens kept for high and critical cards.
-            if index == 0:  # none posted yet: come back rather than hold the cards up
-                wait = self.pacer.try_take(channel, urgent=False)
-                if wait > 0:
-                    self._retry(wait)
-                    raise _Paced
-            else:  # the batch's others follow the first: none is posted twice
-                self.pacer.take(channel, urgent=False)
+        messages = merge_announcements(found)
+        # Paced as low and medium messages are (never the tokens kept for high and
+        # critical cards), all of the batch's at once or none: none is posted twice, and
+        # the worker never waits here while cards are owed.
+        if messages and (wait := self.pacer.try_take(channel, urgent=False, count=len(messages))):
+            self._retry(wait)
+            raise _Paced
+        for message in messages:
             self.client.chat_postMessage(
                 channel=channel,
                 blocks=message.blocks,
