@@ -15,9 +15,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from apscheduler.schedulers.background import BackgroundScheduler
-
-from bot.control import ControlPlaneError, connect
+from bot.control import connect
 from bot.core.delivery import ChatDelivery
 from bot.db import migrate as migrations
 from bot.db.engine import make_engine
@@ -33,9 +31,9 @@ from bot.policy_reload import PolicyReloader
 from bot.redaction.outgoing import redact_logs
 from bot.runtime import Runtime, build_runtime
 from bot.settings import Settings, read_settings
-from bot.signal_windows import SignalWindows
 from bot.signals import SignalReader
 from bot.streams import default_consumer
+from bot.sweep_job import start_sweep
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -372,54 +370,3 @@ def health(runtime: Runtime) -> dict[str, str]:
         except Exception as exc:
             checks[name] = f"error: {str(exc).splitlines()[0][:200]}"
     return checks
-
-
-def start_sweep(
-    runtime: Runtime, owner: str, wakers: Sequence[Callable[[], None]]
-) -> BackgroundScheduler:
-    """One interval job, not one job per escalation: due work is found in the database
-    (by the indexed next_action_at), so a restart or a second replica loses none."""
-    scheduler = BackgroundScheduler(timezone="UTC")
-
-    def sweep_job() -> None:
-        sweep(runtime, owner)
-        for wake in wakers:  # unposted cards and unsent pages are retried every sweep too
-            wake()
-
-    scheduler.add_job(
-        sweep_job,
-        "interval",
-        seconds=runtime.settings.sweep_interval,
-        id="sweep",
-        max_instances=1,
-        coalesce=True,
-    )
-    scheduler.start()
-    return scheduler
-
-
-def sweep(runtime: Runtime, owner: str) -> None:
-    try:
-        climbed, expired = runtime.service.sweep_tiers(owner=owner)
-        if climbed or expired:
-            log.info("sweep: %d climbed, %d expired", climbed, expired)
-    except Exception:
-        log.exception("sweep: tier climbing failed; retrying next sweep")
-    try:
-        restored = runtime.service.reconcile()
-    except ControlPlaneError as exc:
-        log.warning("sweep: Redis unavailable (%s); kills are re-asserted once it is back", exc)
-        return
-    if restored.changed:
-        log.warning(
-            "sweep: wrote %d key(s) back into Redis",
-            len(restored.restored) + len(restored.replayed),
-        )
-    try:
-        recovered = runtime.service.recover_firings(SignalWindows(runtime.redis, runtime.keys))
-        if recovered:
-            log.warning("sweep: recorded %d trigger firing(s) left pending", recovered)
-    except ControlPlaneError as exc:
-        log.warning("sweep: Redis unavailable (%s); pending firings wait for it", exc)
-    except Exception:
-        log.exception("sweep: recording pending trigger firings failed; retrying next sweep")

@@ -20,7 +20,8 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.webhook import WebhookClient
 
 from bot.sandbox.rate_limit import ChannelRateLimit
-from tests.support.fake_slack import BOT_USER_ID, FakeSlack
+from bot.sandbox.slack_records import BOT_USER_ID
+from tests.support.fake_slack import FakeSlack
 from tests.support.slack_requests import SlackRequests
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"

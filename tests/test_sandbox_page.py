@@ -12,10 +12,10 @@ from wsgiref.util import setup_testing_defaults
 import pytest
 
 from bot.sandbox.demo import ADMIN, OPERATOR, STRANGER
-from bot.sandbox.fake_slack import BOT_ID, BOT_USER_ID
 from bot.sandbox.page import SandboxPage
 from bot.sandbox.signed import SignedSender
 from bot.sandbox.slack import SandboxSlack
+from bot.sandbox.slack_records import BOT_ID, BOT_USER_ID
 from bot.sandbox.workspace import Workspace
 
 CHANNELS = {"C0TRIAGE": "triage", "C0REVIEW": "review"}

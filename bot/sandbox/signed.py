@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from bot.sandbox.fake_slack import APP_ID, BOT_USER_ID, TEAM_ID
+from bot.sandbox.slack_records import APP_ID, BOT_USER_ID, TEAM_ID
 
 TEAM_DOMAIN = "sandbox"
 FORM = "application/x-www-form-urlencoded"

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.sandbox.fake_slack import FakeSlack, JsonDict, Params
+from bot.sandbox.fake_slack import FakeSlack
+from bot.sandbox.slack_records import JsonDict, Params
 
 
 class SandboxSlack(FakeSlack):

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.sandbox import blockkit
-from bot.sandbox.fake_slack import BOT_ID, BOT_NAME, BOT_USER_ID, Message
 from bot.sandbox.mrkdwn import Names
 from bot.sandbox.signed import Answer, SignedSender, trigger_id
 from bot.sandbox.slack import SandboxSlack
+from bot.sandbox.slack_records import BOT_ID, BOT_NAME, BOT_USER_ID, Message
 
 JsonDict = dict[str, Any]
 COMMAND = "/agent"

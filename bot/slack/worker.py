@@ -31,6 +31,7 @@ from bot.records import CARD_CHANGING_ACTIONS, AuditAction, AuditRecord
 from bot.slack.client import is_permanent, slack_error
 from bot.slack.outage import reported
 from bot.slack.pacing import ChannelPacer
+from bot.slack.permalinks import Permalinks
 from bot.slack.render import render_card
 from bot.slack.review_cards import ReviewCards
 
@@ -70,7 +71,7 @@ class SlackWorker:
         self._wake = threading.Event()
         # One pacer for every thread of the process that posts (pass it around).
         self.pacer = pacer or ChannelPacer()
-        self._workspace_url = workspace_url
+        self.permalinks = Permalinks(client, workspace_url)
         self._retry_at: float | None = None  # monotonic: a paced channel's next token
         reviews = ReviewDelivery(delivery.store, delivery.owner, clock=delivery.clock)
         self.review_cards = ReviewCards(client, reviews, self.policies, pacer=self.pacer)
@@ -180,10 +181,10 @@ class SlackWorker:
                 )
             return False
         ts = response["ts"]
-        derived = self._derived_permalink(pending.channel, ts)
+        derived = self.permalinks.derived(pending.channel, ts)
         self.delivery.card_posted(pending, ts, deadline=deadline, permalink=derived, at=now)
         if derived is None:
-            permalink = self._permalink(pending.channel, ts)
+            permalink = self.permalinks.asked(pending.channel, ts)
             if permalink:
                 self.delivery.card_permalink(pending, permalink)
         self._redraw_if_changed(pending, card, now)
@@ -221,7 +222,7 @@ class SlackWorker:
                 )
             return 0
         ts = response["ts"]
-        permalink = self._derived_permalink(send.channel, ts)
+        permalink = self.permalinks.derived(send.channel, ts)
         digest_id = self.delivery.digest_posted(send.channel, ts, held, permalink=permalink, at=now)
         try:
             self.redraw_digest(digest_id, unless=message)
@@ -269,29 +270,6 @@ class SlackWorker:
                     slack_error(exc),
                     extra=log_ids(escalation_id=view.id, task_id=view.task_id),
                 )
-
-    def _derived_permalink(self, channel: str, ts: str) -> str | None:
-        """A message's permalink as Slack forms it (the workspace's URL, the channel, the
-        ts without its dot): no chat.getPermalink per card. None if the URL is unknown."""
-        if self._workspace_url is None:
-            try:
-                url = self.client.auth_test().get("url")
-            except Exception as exc:
-                if not reported(self.client, exc):
-                    log.warning("no workspace URL (%s)", slack_error(exc))
-                return None
-            self._workspace_url = str(url) if url else ""
-        if not self._workspace_url:
-            return None
-        return f"{self._workspace_url.rstrip('/')}/archives/{channel}/p{ts.replace('.', '')}"
-
-    def _permalink(self, channel: str, ts: str) -> str | None:
-        try:
-            return self.client.chat_getPermalink(channel=channel, message_ts=ts).get("permalink")
-        except Exception as exc:
-            if not reported(self.client, exc):
-                log.warning("no permalink for %s/%s (%s)", channel, ts, slack_error(exc))
-            return None
 
     def refresh_cards(self, escalation_id: str) -> set[int]:
         """Draw the escalation's posted cards again; the digests holding any of its cards,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 
+from bot.sandbox.slack_records import BOT_ID, BOT_USER_ID
 from tests.conftest import GROUP_MEMBER, OPERATOR, STRANGER
 from tests.slack.conftest import Bot, wait_until
-from tests.support.fake_slack import BOT_ID, BOT_USER_ID, Message
+from tests.support.fake_slack import Message
 
 
 def reply(bot: Bot, card: Message, text: str, user: str | None, **extra: object) -> dict:

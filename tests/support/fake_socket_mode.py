@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.support.fake_slack import APP_ID
+from bot.sandbox.slack_records import APP_ID
 
 JsonDict = dict[str, Any]
 
