@@ -287,3 +287,28 @@ def test_trigger_names_are_unique_and_triggers_are_found_by_signal() -> None:
     trigger = policy.triggers_of("cost")[0]
     assert trigger.holds(20.5) and not trigger.holds(20)
     assert trigger.describe(20.5) == "cost summed over 5m is 20.5, above 20"
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        ({"delivery": {"digest_over": -1}}, "delivery.digest_over"),
+        ({"delivery": {"digest_over": "ten"}}, "delivery.digest_over"),
+        ({"delivery": {"unposted_grace": "soon"}}, "delivery.unposted_grace"),
+        ({"delivery": {"digest_under": 3}}, "delivery.digest_under"),
+        ({"redaction": {"detectors": ["email", "ssn"]}}, "redaction.detectors"),
+        ({"redaction": {"patterns": {"order": "ORD-[0-9"}}}, "not a regular expression"),
+        ({"redaction": {"patterns": {"order": "x*"}}}, "matches the empty text"),
+        ({"redaction": {"patterns": {"email": "x+"}}}, "is a built-in detector"),
+        ({"redaction": {"keep": ["payload.x"]}}, "is not a dotted path"),
+        ({"redaction": {"store_raw": "maybe"}}, "redaction.store_raw"),
+    ],
+)
+def test_a_bad_delivery_or_redaction_section_is_refused_in_one_line(
+    extra: dict[str, Any], needle: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        policy_of(**extra)
+    message = str(caught.value)
+    assert message.startswith("policy.yaml: ") and needle in message, message
+    assert "\n" not in message

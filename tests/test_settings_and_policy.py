@@ -33,6 +33,9 @@ def test_defaults_match_the_contract(monkeypatch: pytest.MonkeyPatch) -> None:
         ("PAGERDUTY_EVENTS_URL", "http://events.pagerduty.com", "PAGERDUTY_EVENTS_URL: must be"),
         ("SSL_CERT_FILE", "/nowhere/ca.pem", "SSL_CERT_FILE: cannot read /nowhere/ca.pem"),
         ("REQUESTS_CA_BUNDLE", "/dev/null", "REQUESTS_CA_BUNDLE: /dev/null holds no PEM"),
+        ("ESCBOT_LOG_FORMAT", "xml", "ESCBOT_LOG_FORMAT:"),
+        ("ESCBOT_METRICS_LABEL_LIMIT", "0", "ESCBOT_METRICS_LABEL_LIMIT:"),
+        ("ESCBOT_METRICS_LABEL_LIMIT", "many", "ESCBOT_METRICS_LABEL_LIMIT:"),
     ],
 )
 def test_a_malformed_setting_is_named_in_one_line(
