@@ -16,7 +16,7 @@ from bot.errors import InvalidInput
 from handlers.actions import acknowledge_click, channel_of, user_of
 from handlers.deps import Deps, Registry, bound
 from handlers.errors import reporting
-from handlers.submissions import submitted_text
+from handlers.submissions import require_text, submitted_text
 
 INSTRUCTION_REQUIRED = "Tell the agent what to do differently."
 
@@ -57,10 +57,7 @@ def open_modal(
 
 
 def check_restart(ack: Ack, view: dict[str, Any]) -> None:
-    if not submitted_text(view, Field_.INSTRUCTION).strip():
-        ack(response_action="errors", errors={Field_.INSTRUCTION.value: INSTRUCTION_REQUIRED})
-        return
-    ack()  # closes the modal
+    require_text(ack, view, Field_.INSTRUCTION, INSTRUCTION_REQUIRED)
 
 
 def restart(body: dict[str, Any], view: dict[str, Any], client: WebClient, *, deps: Deps) -> None:

@@ -17,7 +17,7 @@ from bot.errors import InvalidInput
 from handlers.actions import acknowledge_click, channel_of, user_of
 from handlers.deps import Deps, Registry, bound
 from handlers.errors import reporting
-from handlers.submissions import submitted_text
+from handlers.submissions import require_text, submitted_text
 
 WRONG_REQUIRED = "Say what is wrong, so the agent's owners can fix it."
 
@@ -65,10 +65,7 @@ def pause_choice(view: dict[str, Any]) -> str | None:
 
 
 def check_flag(ack: Ack, view: dict[str, Any]) -> None:
-    if not submitted_text(view, Field_.WRONG).strip():
-        ack(response_action="errors", errors={Field_.WRONG.value: WRONG_REQUIRED})
-        return
-    ack()  # closes the modal
+    require_text(ack, view, Field_.WRONG, WRONG_REQUIRED)
 
 
 def flag(body: dict[str, Any], view: dict[str, Any], client: WebClient, *, deps: Deps) -> None:

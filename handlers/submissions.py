@@ -31,11 +31,17 @@ def submitted_text(view: dict[str, Any], field: Field_) -> str:
     return ((values.get(field.value) or {}).get(Field_.VALUE.value) or {}).get("value") or ""
 
 
-def check_submission(ack: Ack, view: dict[str, Any], *, field: Field_) -> None:
+def require_text(ack: Ack, view: dict[str, Any], field: Field_, why: str) -> None:
+    """A modal's text that must not be empty: the error under its field (the modal stays
+    open), else the ack that closes it."""
     if not submitted_text(view, field).strip():
-        ack(response_action="errors", errors={field.value: REQUIRED[field]})
+        ack(response_action="errors", errors={field.value: why})
         return
     ack()  # closes the modal
+
+
+def check_submission(ack: Ack, view: dict[str, Any], *, field: Field_) -> None:
+    require_text(ack, view, field, REQUIRED[field])
 
 
 def decide(
