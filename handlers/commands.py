@@ -1,4 +1,5 @@
-"""`/agent`: parse and ack at once; then one service call and an ephemeral answer."""
+"""`/agent`: parse; one service call on the listeners' pool; its ephemeral answer in the
+ack when it is ready within `ANSWER_IN_ACK`, through the response_url after that."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from slack_sdk import WebClient
 from blocks.messages import overview_message, status_message, usage
 from bot.records import ActionResult, Overview, TaskStatus
 from bot.verbs import Reply, perform
+from handlers.answers import PendingAnswer
 from handlers.deps import Deps, Registry, bound
 from handlers.errors import reporting
 from handlers.parsing import HELP, Command, CommandError, parse
@@ -42,9 +44,9 @@ def parsed(command: dict[str, Any]) -> Command | None:
 def acknowledge_command(
     ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient, *, deps: Deps
 ) -> None:
-    """Parse and ack; a command to carry out is handed to the listeners' pool at once
-    (not through Bolt's lazy listeners, which copy the whole request first: a kill's
-    path to its key is the one to keep short)."""
+    """Parse; a command to carry out is handed to the listeners' pool at once (not
+    through Bolt's lazy listeners, which copy the whole request first: a kill's path to
+    its key is the one to keep short), and the ack waits a little for its answer."""
     try:
         found = parse(command.get("text"))
     except CommandError as problem:
@@ -53,12 +55,13 @@ def acknowledge_command(
     if found.verb == HELP:
         ack(text=usage(), response_type="ephemeral")
         return
-    ack()
-    deps.work(run_command, command, respond, client, deps=deps)
+    answer = PendingAnswer(respond)
+    deps.work(run_command, command, answer, client, deps=deps)
+    answer.ack_with_it(ack, deps.answer_within)
 
 
 def run_command(
-    command: dict[str, Any], respond: Respond, client: WebClient, *, deps: Deps
+    command: dict[str, Any], respond: Respond | PendingAnswer, client: WebClient, *, deps: Deps
 ) -> None:
     found = parsed(command)
     if found is None:

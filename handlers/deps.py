@@ -11,6 +11,7 @@ from typing import Any
 from bot.clock import Clock, utcnow
 from bot.core import EscalationService
 from bot.core.delivery import ChatDelivery
+from handlers.answers import ANSWER_IN_ACK
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,8 @@ class Deps:
     # Runs work a listener hands over after its ack (the app's listener pool); by
     # default at once, in the caller's thread (listeners called directly, in tests).
     work: Callable[..., Any] = field(default=lambda fn, *args, **kwargs: fn(*args, **kwargs))
+    # Seconds a command's ack waits for its answer (handlers/answers.py).
+    answer_within: float = ANSWER_IN_ACK
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """Redaction on the way to Slack (CONTRACTS §12), in the two things every message passes
 through: the Web API client (cards, announcements, threads, modals, ephemeral messages)
-and `respond` (answers through a response_url). The bot's own clients are made
-redacting; a Bolt middleware hands listeners redacting ones for their request.
+and `respond` (answers through a response_url, and a command's answer in its ack,
+`handlers/answers.py`). The bot's own clients are made redacting; a Bolt middleware
+hands listeners redacting ones for their request.
 """
 
 from __future__ import annotations
@@ -89,19 +90,25 @@ class RedactingRespond(Respond):
         attachments: Sequence[dict[str, Any] | Attachment] | None = None,
         **options: Any,
     ) -> WebhookResponse:
-        rules = self.rules()
         if isinstance(text, dict):
-            return super().__call__(redact_message(text, rules), **options)
-        message = redact_message(
-            {"text": text, "blocks": _as_dicts(blocks), "attachments": _as_dicts(attachments)},
-            rules,
-        )
+            return super().__call__(redact_message(text, self.rules()), **options)
+        message = self.redacted({"text": text, "blocks": blocks, "attachments": attachments})
         return super().__call__(
             message["text"],
             blocks=message["blocks"],
             attachments=message["attachments"],
             **options,
         )
+
+    def redacted(self, answer: dict[str, Any]) -> dict[str, Any]:
+        """`answer` (respond's keywords) as it may leave, for an answer sent another way
+        (in a command's ack)."""
+        message = {
+            "text": answer.get("text", ""),
+            "blocks": _as_dicts(answer.get("blocks")),
+            "attachments": _as_dicts(answer.get("attachments")),
+        }
+        return {**answer, **redact_message(message, self.rules())}
 
 
 def redacting_middleware(rules: RulesSource) -> Callable[..., Any]:

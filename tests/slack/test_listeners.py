@@ -4,6 +4,7 @@ a real WebClient against the fake Slack, without Bolt or HTTP in between."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -73,13 +74,54 @@ def test_the_ack_of_a_command_answers_help_and_mistakes_itself(
 ) -> None:
     ack, respond = Recorder(), Recorder()
     handed: list[object] = []
-    holding = replace(deps, work=lambda *args, **kwargs: handed.append(args))
+    holding = replace(deps, work=lambda *args, **kwargs: handed.append(args), answer_within=0)
     for text in ("explode x", "", "kill refund-1"):
         commands.acknowledge_command(ack, {"text": text}, respond, client, deps=holding)
     assert "unknown command `explode`" in ack.texts[0]
     assert "/agent kill <task_id>" in ack.texts[1]
-    assert ack.calls[2] == {}  # a real command is acked empty; the work answers after
+    assert ack.calls[2] == {}  # work not done in time: acked empty, the work answers after
     assert len(handed) == 1 and handed[0][0] is commands.run_command
+
+
+def test_a_commands_answer_ready_in_time_is_its_ack(
+    deps: Deps, client: WebClient, rdb: redis.Redis, prefix: str
+) -> None:
+    ack, respond = Recorder(), Recorder()
+    command = {"text": "kill refund-79 loop", "user_id": OPERATOR, **URL}
+    commands.acknowledge_command(ack, command, respond, client, deps=deps)
+    [answer] = ack.calls
+    assert answer["response_type"] == "ephemeral" and "Killed refund-79" in answer["text"]
+    assert respond.calls == []  # nothing more to send Slack
+    assert rdb.exists(f"{prefix}kill:refund-79")
+    refused = {"text": "kill refund-80", "user_id": STRANGER, **URL}
+    commands.acknowledge_command(ack, refused, respond, client, deps=deps)
+    assert "not allowed" in ack.texts[-1] and respond.calls == []
+
+
+def test_an_answer_ready_after_the_ack_goes_to_the_response_url(
+    deps: Deps, client: WebClient, rdb: redis.Redis, prefix: str
+) -> None:
+    ack, respond = Recorder(), Recorder()
+    released, ran = threading.Event(), []
+
+    def later(fn: Any, *args: Any, **kwargs: Any) -> None:
+        def run() -> None:
+            released.wait(10)
+            fn(*args, **kwargs)
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        ran.append(thread)
+
+    slow = replace(deps, work=later, answer_within=0.01)
+    command = {"text": "kill refund-81 slow", "user_id": OPERATOR, **URL}
+    commands.acknowledge_command(ack, command, respond, client, deps=slow)
+    assert ack.calls == [{}]  # acked empty at the deadline
+    released.set()
+    ran[0].join(10)
+    [reply] = respond.calls
+    assert reply["response_type"] == "ephemeral" and "Killed refund-81" in reply["text"]
+    assert ack.calls == [{}] and rdb.exists(f"{prefix}kill:refund-81")
 
 
 def test_a_command_is_one_service_call_and_an_ephemeral_reply(
