@@ -1,6 +1,6 @@
 """A signed `/agent kill` over HTTP to `escbot serve --http`, until `kill:` is in Redis.
 
-    .venv/bin/python bench/slack_kill.py [--count 300] [--rounds 10]   (about 7 minutes)
+    .venv/bin/python bench/slack_kill.py [--count 300] [--rounds 10]   # about 7 minutes
 
 (a) kill latency: from sending the signed request to the key being set in Redis, over
     `--count` requests, for the bot on SQLite and on PostgreSQL, and for a bare Bolt
