@@ -84,3 +84,13 @@ def save(name: str, data: dict[str, Any]) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(data, indent=2))
     return path
+
+
+def await_keyspace(watcher: Any, channel: bytes, what: str, timeout: float = 5) -> None:
+    """Wait for Redis's keyspace notice on `channel` (a pattern-subscribed PubSub)."""
+    while True:
+        message = watcher.get_message(timeout=timeout)
+        if message is None:
+            raise RuntimeError(f"no {what} within {timeout:g} s")
+        if message["type"] == "pmessage" and message["channel"] == channel:
+            return

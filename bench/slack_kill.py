@@ -39,7 +39,7 @@ import redis  # noqa: E402
 import requests  # noqa: E402
 from redis.client import PubSub  # noqa: E402
 
-from bench.common import database, save, summary  # noqa: E402
+from bench.common import await_keyspace, database, save, summary  # noqa: E402
 from tests.conftest import ADMIN, OPERATOR, POLICY_YAML  # noqa: E402
 from tests.support.factories import escalation_data  # noqa: E402
 from tests.support.fake_slack import FakeSlack, Message  # noqa: E402
@@ -99,12 +99,7 @@ def one_kill(server: Server, watcher: PubSub) -> tuple[float, str]:
     )
     start = time.perf_counter()
     sender.start()
-    while True:
-        message = watcher.get_message(timeout=5)
-        if message is None:
-            raise RuntimeError(f"{server.name}: no SET of kill:{task} within 5 s")
-        if message["type"] == "pmessage" and message["channel"] == channel:
-            break
+    await_keyspace(watcher, channel, f"{server.name}: SET of kill:{task}")
     elapsed = time.perf_counter() - start
     sender.join()
     return elapsed, task

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import redis
 import yaml
 
-from bench.common import database, percentile, save
+from bench.common import await_keyspace, database, percentile, save
 from bot.control import ControlPlane, connect
 from bot.core import EscalationService
 from bot.db.store import Store
@@ -119,12 +119,7 @@ def firing_latency(rdb: redis.Redis, prefix: str, count: int) -> list[float]:
             f"{prefix}agent-signals",
             {"task_id": task, "agent": "bench", "signal": "probe", "value": "1"},
         )
-        while True:
-            message = watcher.get_message(timeout=5)
-            if message is None:
-                raise RuntimeError(f"no pause of {task} within 5 s")
-            if message["type"] == "pmessage" and message["channel"] == channel:
-                break
+        await_keyspace(watcher, channel, f"pause of {task}")
         if i >= 0:
             samples.append(time.perf_counter() - start)
     watcher.close()

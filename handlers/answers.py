@@ -15,8 +15,6 @@ from typing import Any
 
 from slack_bolt import Ack, Respond
 
-from bot.slack.redacting import RedactingRespond
-
 # Seconds an ack waits for the answer; Slack waits 3 for the ack.
 ANSWER_IN_ACK = 2.0
 # What of an answer an ack can carry (a slash command's ack never replaces a message).
@@ -51,6 +49,4 @@ class PendingAnswer:
         if answer is None:
             ack()
             return
-        if isinstance(self._respond, RedactingRespond):  # what people read is redacted
-            answer = self._respond.redacted(answer)
         ack(**{name: answer[name] for name in _ACK_FIELDS if name in answer})

@@ -1,8 +1,8 @@
 """Redaction on the way to Slack (CONTRACTS §12), in the two things every message passes
 through: the Web API client (cards, announcements, threads, modals, ephemeral messages)
-and `respond` (answers through a response_url, and a command's answer in its ack,
-`handlers/answers.py`). The bot's own clients are made redacting; a Bolt middleware
-hands listeners redacting ones for their request.
+and `respond` (answers through a response_url); and the ack, whose body a person reads
+too (a command's answer, `handlers/answers.py`). The bot's own clients are made
+redacting; a Bolt middleware hands listeners redacting ones for their request.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from slack_bolt import BoltContext
+from slack_bolt import Ack, BoltContext, BoltResponse
 from slack_bolt.context.respond import Respond
 from slack_sdk import WebClient
 from slack_sdk.models.attachments import Attachment
@@ -78,6 +78,16 @@ def _as_dicts(items: Sequence[dict[str, Any] | Block | Attachment] | None) -> An
     return [item.to_dict() if isinstance(item, Block | Attachment) else item for item in items]
 
 
+def _redacted(
+    text: str,
+    blocks: Sequence[dict[str, Any] | Block] | None,
+    attachments: Sequence[dict[str, Any] | Attachment] | None,
+    rules: RulesSource,
+) -> dict[str, Any]:
+    message = {"text": text, "blocks": _as_dicts(blocks), "attachments": _as_dicts(attachments)}
+    return redact_message(message, rules())
+
+
 class RedactingRespond(Respond):
     def __init__(self, respond: Respond, rules: RulesSource) -> None:
         super().__init__(response_url=respond.response_url, proxy=respond.proxy, ssl=respond.ssl)
@@ -92,7 +102,7 @@ class RedactingRespond(Respond):
     ) -> WebhookResponse:
         if isinstance(text, dict):
             return super().__call__(redact_message(text, self.rules()), **options)
-        message = self.redacted({"text": text, "blocks": blocks, "attachments": attachments})
+        message = _redacted(text, blocks, attachments, self.rules)
         return super().__call__(
             message["text"],
             blocks=message["blocks"],
@@ -100,20 +110,38 @@ class RedactingRespond(Respond):
             **options,
         )
 
-    def redacted(self, answer: dict[str, Any]) -> dict[str, Any]:
-        """`answer` (respond's keywords) as it may leave, for an answer sent another way
-        (in a command's ack)."""
-        message = {
-            "text": answer.get("text", ""),
-            "blocks": _as_dicts(answer.get("blocks")),
-            "attachments": _as_dicts(answer.get("attachments")),
-        }
-        return {**answer, **redact_message(message, self.rules())}
+
+class RedactingAck(Ack):
+    """An ack whose message (a command's answer, a usage error) is redacted: its body is
+    what the person reads, as a response_url post is."""
+
+    def __init__(self, rules: RulesSource) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # Bolt leaves it untyped
+        self.rules = rules
+
+    def __call__(  # type: ignore[override]  # Ack's keywords, passed on unchanged
+        self,
+        text: str | dict[str, Any] = "",
+        blocks: Sequence[dict[str, Any] | Block] | None = None,
+        attachments: Sequence[dict[str, Any] | Attachment] | None = None,
+        **options: Any,
+    ) -> BoltResponse:
+        if isinstance(text, dict):
+            return super().__call__(redact_message(text, self.rules()), **options)
+        if not text and blocks is None and attachments is None:
+            return super().__call__(**options)  # an empty ack: nothing to read
+        message = _redacted(text, blocks, attachments, self.rules)
+        return super().__call__(
+            message["text"],
+            blocks=message["blocks"],
+            attachments=message["attachments"],
+            **options,
+        )
 
 
 def redacting_middleware(rules: RulesSource) -> Callable[..., Any]:
-    """Listeners get a redacting `client` and `respond` for their request (lazy listeners
-    get copies of them)."""
+    """Listeners get a redacting `client`, `respond` and `ack` for their request (lazy
+    listeners get copies of them)."""
 
     def redact(context: BoltContext, next: Callable[[], Any]) -> Any:  # Bolt's name
         client = context.get("client")
@@ -122,6 +150,8 @@ def redacting_middleware(rules: RulesSource) -> Callable[..., Any]:
         respond = context.respond if context.response_url else None
         if respond is not None and not isinstance(respond, RedactingRespond):
             context["respond"] = RedactingRespond(respond, rules)
+        if context.ack.response is None and not isinstance(context.ack, RedactingAck):
+            context["ack"] = RedactingAck(rules)
         return next()
 
     return redact
